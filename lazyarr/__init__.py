@@ -42,5 +42,12 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+# ``delayed`` and ``tokenize`` are both submodules and functions. Importing a submodule binds the
+# module over the package attribute, so bind the functions now, before anything imports those
+# modules (they are light: neither imports numpy or pandas).
+from .delayed import delayed  # noqa: E402
+from .tokenize import tokenize  # noqa: E402
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_NAMES) | _LAZY_MODULES)

@@ -158,6 +158,19 @@ def _rebuild_args(args: tuple, traverse: bool, replacement: Callable[[Any], Any]
     return tuple(walk(a) for a in args)
 
 
+def _merge_graphs(graphs: list) -> Mapping:
+    """One graph from several, handed to the optimizer without flattening when the graph type can
+    merge itself (a ``__lazyarr_merge__`` staticmethod, e.g. the layered graphs of arrays)."""
+    kinds = {type(g) for g in graphs}
+    merge = getattr(next(iter(kinds)), "__lazyarr_merge__", None) if len(kinds) == 1 else None
+    if merge is not None:
+        return graphs[0] if len(graphs) == 1 else merge(graphs)
+    graph: dict = {}
+    for g in graphs:
+        graph.update(g)
+    return graph
+
+
 def collections_to_graph(collections: list, optimize_graph: bool = True, **kwargs: Any) -> dict:
     """Merge (and optimize, per collection type) the graphs of ``collections`` into one dict."""
     if not optimize_graph:
@@ -171,9 +184,7 @@ def collections_to_graph(collections: list, optimize_graph: bool = True, **kwarg
         groups.setdefault(opt, []).append(coll)
     merged = {}
     for opt, colls in groups.items():
-        graph: dict = {}
-        for coll in colls:
-            graph.update(coll.__lazyarr_graph__())
+        graph = _merge_graphs([coll.__lazyarr_graph__() for coll in colls])
         keys = [coll.__lazyarr_keys__() for coll in colls]
         merged.update(opt(graph, keys, **kwargs) if opt is not None else graph)
     return merged

@@ -33,7 +33,7 @@ DEFAULTS: dict = {
     "array": {"chunk-size": "128MiB", "split-every": 8},
     "bag": {"split-every": 8},
     "dataframe": {"split-every": 8, "shuffle": {"method": None}},
-    "optimization": {"fuse": {"active": True}},
+    "optimization": {"fuse": {"active": True, "max-width": 1, "max-length": None}},
     "temporary-directory": None,
 }
 

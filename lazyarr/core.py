@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _KEY_ATOMS = (str, bytes, int, float)
+_KEY_ATOM_SET = frozenset(_KEY_ATOMS)
 
 
 class CycleError(RuntimeError):
@@ -101,7 +102,10 @@ def _refers(arg: Any, dsk: Mapping) -> bool:
     return False
 
 
-def get_dependencies(dsk: Mapping, key: Any = None, task: Any = None, as_list: bool = False):
+_NO_TASK = object()  # ``None`` is a valid computation (a literal), so it cannot mean "not given"
+
+
+def get_dependencies(dsk: Mapping, key: Any = None, task: Any = _NO_TASK, as_list: bool = False):
     """The keys of ``dsk`` that a computation refers to.
 
     Give either ``key`` (look up ``dsk[key]``) or ``task`` (any computation).
@@ -113,7 +117,7 @@ def get_dependencies(dsk: Mapping, key: Any = None, task: Any = None, as_list: b
     >>> get_dependencies(dsk, task=(add, 'x', 10))
     {'x'}
     """
-    if task is None:
+    if task is _NO_TASK:
         task = dsk[key]
     found: list = []
     stack = [task]
@@ -121,13 +125,30 @@ def get_dependencies(dsk: Mapping, key: Any = None, task: Any = None, as_list: b
         arg = stack.pop()
         typ = type(arg)
         if typ is tuple and arg and callable(arg[0]):
-            stack.extend(arg[1:])
+            items = arg[1:]
         elif typ is list:
-            stack.extend(arg)
+            items = arg
         elif typ is dict:
-            stack.extend(arg.values())
-        elif _refers(arg, dsk):
-            found.append(arg)
+            items = arg.values()
+        else:
+            if _refers(arg, dsk):
+                found.append(arg)
+            continue
+        # Settle plain keys and literals here; only containers go on the stack (this loop runs
+        # for every task of every graph, so it is kept tight).
+        for item in items:
+            kind = type(item)
+            if kind in _KEY_ATOM_SET:
+                if item in dsk:
+                    found.append(item)
+            elif kind is tuple and not (item and callable(item[0])):
+                try:
+                    if item in dsk:
+                        found.append(item)
+                except TypeError:  # a literal tuple holding unhashables
+                    pass
+            elif kind is tuple or kind is list or kind is dict:
+                stack.append(item)
     if as_list:
         return found
     return set(found)
@@ -282,8 +303,11 @@ def execute_task(task: Any, cache: Mapping) -> Any:
         if task and callable(task[0]):
             func = task[0]
             return func(*[execute_task(arg, cache) for arg in task[1:]])
-        if task in cache:
-            return cache[task]
+        try:
+            if task in cache:
+                return cache[task]
+        except TypeError:  # a literal tuple holding unhashables cannot be a key
+            pass
         return task
     if typ is list:
         return [execute_task(arg, cache) for arg in task]
@@ -325,7 +349,7 @@ def _reachable(dsk: Mapping, keys: list) -> dict:
             continue
         deps = get_dependencies(dsk, task=dsk[key])
         dependencies[key] = deps
-        stack.extend(d for d in deps if d not in dependencies)
+        stack.extend(deps)  # keys seen already are skipped when popped
     return dependencies
 
 

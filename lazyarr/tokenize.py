@@ -233,6 +233,8 @@ def _register_pandas() -> None:
     def values_token(values: Any) -> Any:
         if isinstance(values, np.ndarray):
             return _normalize(values)
+        if isinstance(values, pd.Categorical):  # its dtype's str() omits the categories
+            return ("categorical", _normalize(values.dtype), _normalize(values.codes))
         try:
             arr = np.asarray(values, dtype=object)
             return ("ext", str(values.dtype), _normalize(arr))
@@ -255,6 +257,9 @@ def _register_pandas() -> None:
 
     @normalize_token.register((pd.api.extensions.ExtensionDtype,))
     def _normalize_ext_dtype(dt: Any) -> Any:
+        if isinstance(dt, pd.CategoricalDtype):
+            categories = None if dt.categories is None else _normalize(dt.categories)
+            return ("dtype", "category", categories, dt.ordered)
         return ("dtype", str(dt))
 
     @normalize_token.register((pd.Timestamp, pd.Timedelta, pd.Period, pd.Interval))

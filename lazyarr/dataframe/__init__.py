@@ -1,0 +1,36 @@
+"""lazyarr.dataframe: pandas DataFrames split into partitions, computed lazily and in parallel.
+
+>>> import pandas as pd
+>>> import lazyarr.dataframe as dd
+>>> pdf = pd.DataFrame({'key': [1, 2, 1, 2], 'x': [1.0, 2.0, 3.0, 4.0]})
+>>> ddf = dd.from_pandas(pdf, npartitions=2)
+>>> ddf.groupby('key').x.sum().compute()
+key
+1    4.0
+2    6.0
+Name: x, dtype: float64
+
+See docs/dataframe.md for the user guide.
+"""
+from .core import DataFrame, Index, Scalar, Series, map_partitions  # noqa: F401
+from .io import (  # noqa: F401
+    from_array,
+    from_delayed,
+    from_dict,
+    from_pandas,
+    read_csv,
+    read_parquet,
+    to_bag,
+    to_csv,
+    to_delayed,
+    to_parquet,
+)
+from .multi import concat, merge  # noqa: F401
+from .repartition import repartition  # noqa: F401
+from .utils import assert_eq, make_meta  # noqa: F401
+
+__all__ = [
+    "DataFrame", "Series", "Index", "Scalar", "map_partitions", "from_pandas", "from_dict", "from_array",
+    "from_delayed", "to_delayed", "to_bag", "read_csv", "to_csv", "read_parquet", "to_parquet", "concat", "merge",
+    "repartition", "assert_eq", "make_meta",
+]

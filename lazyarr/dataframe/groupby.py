@@ -1,0 +1,635 @@
+"""groupby on lazy frames: tree-reduced aggregations, and apply/transform through a shuffle.
+
+Aggregations run in three steps, like every reduction here:
+
+* **chunk**: each partition is grouped (``sort=False``) into *partial statistics* per group:
+  sum, count, size, min, max, first, last, prod, and (count, mean, M2) for var/std. When the
+  key is a single integer column with a compact range and the values are float64, sums and
+  counts come from ``numpy.bincount`` instead of a hash table (several times faster);
+* **combine**: partials of up to ``split_every`` partitions are concatenated and re-grouped by
+  key (sums of sums, min of mins, Chan's formula for M2, ...);
+* **aggregate**: the last combine, then the requested results (mean = sum / count, var = M2 /
+  (count - ddof), ...), sorted by key when ``sort=True``.
+
+``nunique`` keeps the distinct (key, value) pairs instead. With ``split_out=n`` the partials are
+hash-split by key into ``n`` independent reductions, giving an ``n``-partition result (each sorted,
+not globally) for results with very many groups.
+
+``apply`` and ``transform`` shuffle the rows so that each group is whole in one partition, then
+run pandas' ``apply``/``transform`` there.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_integer_dtype, is_list_like, is_scalar
+
+from ..tokenize import tokenize
+from .core import DataFrame, Series, _Frame, align_partitions, merge_layers, new_collection, no_default, \
+    partitionwise, emulate
+from .reductions import tree_reduce
+from .utils import concat_parts, meta_nonempty, raise_unknown_columns
+
+__all__ = ["DataFrameGroupBy", "SeriesGroupBy", "SUPPORTED_AGGREGATIONS"]
+
+SUPPORTED_AGGREGATIONS = ("sum", "mean", "count", "min", "max", "std", "var", "size", "first", "last", "nunique",
+                          "prod")
+
+_FUNC_ALIASES = {np.sum: "sum", np.mean: "mean", np.min: "min", np.max: "max", np.std: "std", np.var: "var",
+                 np.prod: "prod", sum: "sum", min: "min", max: "max", len: "size", np.nansum: "sum",
+                 np.nanmean: "mean", np.nanmin: "min", np.nanmax: "max"}
+
+_STATS_FOR = {"sum": ["sum"], "count": ["count"], "mean": ["sum", "count"], "size": ["size"], "min": ["min"],
+              "max": ["max"], "first": ["first"], "last": ["last"], "prod": ["prod"],
+              "var": ["count", "vmean", "m2"], "std": ["count", "vmean", "m2"], "nunique": []}
+
+
+def _func_name(func: Any) -> str:
+    if isinstance(func, str):
+        name = func
+    else:
+        name = _FUNC_ALIASES.get(func) or getattr(func, "__name__", None)
+    if name not in SUPPORTED_AGGREGATIONS:
+        raise NotImplementedError(
+            f"groupby aggregation {func!r} is not supported lazily; use one of {', '.join(SUPPORTED_AGGREGATIONS)}, "
+            f"or groupby(...).apply(func) which shuffles whole groups together"
+        )
+    return name
+
+
+# ---------------------------------------------------------------- per-partition statistics
+
+def _keys_of(part: pd.DataFrame, by: list, extra: tuple) -> list:
+    """The grouping keys for one partition: column names, and aligned Series passed as ``extra``."""
+    out = []
+    it = iter(extra)
+    for b in by:
+        out.append(next(it) if b is _SERIES else part[b])
+    return out
+
+
+class _SeriesMarker:
+    def __repr__(self) -> str:
+        return "<lazy Series key>"
+
+    def __lazyarr_tokenize__(self) -> str:
+        return "series-key"
+
+    def __reduce__(self) -> Any:
+        return (_series_marker, ())
+
+
+def _series_marker() -> "_SeriesMarker":
+    return _SERIES
+
+
+_SERIES = _SeriesMarker()
+
+
+def _bincount_chunk(part: pd.DataFrame, key: pd.Series, stat_cols: list, names: list) -> pd.DataFrame | None:
+    """Sums/counts/sizes via numpy.bincount for a compact integer key, or None if that does not apply.
+
+    The partial is one float64 block (counts are exact in float64 up to 2**53); the final step
+    casts counts back to int64.
+    """
+    kv = key.to_numpy()
+    if len(kv) == 0:
+        return None
+    kmin, kmax = int(kv.min()), int(kv.max())
+    span = kmax - kmin + 1
+    if span > max(4 * len(kv), 1 << 16):
+        return None
+    codes = kv - kmin if kmin else kv
+    if codes.dtype != np.intp:
+        codes = codes.astype(np.intp)
+    sizes = np.bincount(codes, minlength=span)
+    present = np.flatnonzero(sizes)
+    block = np.empty((len(present), len(stat_cols)), dtype=np.float64)
+    exact_ints: dict = {}
+    nan_cache: dict = {}
+    for pos, (col, stat) in enumerate(stat_cols):
+        if stat == "size":
+            block[:, pos] = sizes[present]
+            continue
+        v = part[col].to_numpy()
+        if v.dtype.kind in "iu":
+            if stat == "count":
+                block[:, pos] = sizes[present]
+                continue
+            # float64 sums of integers are exact below 2**53; bound every partial sum by n * max|v|
+            if len(v) * max(abs(int(v.min())), abs(int(v.max()))) >= 2**53:
+                return None
+            exact_ints[pos] = np.bincount(codes, weights=v, minlength=span)[present].astype(np.int64)
+            continue
+        if col not in nan_cache:
+            isnan = np.isnan(v)
+            nan_cache[col] = isnan if isnan.any() else None
+        isnan = nan_cache[col]
+        if stat == "sum":
+            w = v if isnan is None else np.where(isnan, 0.0, v)
+            block[:, pos] = np.bincount(codes, weights=w, minlength=span)[present]
+        else:  # count
+            block[:, pos] = sizes[present] if isnan is None else \
+                np.bincount(codes, weights=~isnan, minlength=span)[present]
+    labels = present + kmin if kmin else present
+    index = pd.Index(labels.astype(key.dtype, copy=False), name=names[0], copy=False)
+    if exact_ints:
+        data = {pos: exact_ints[pos] if pos in exact_ints else block[:, pos] for pos in range(len(stat_cols))}
+        return pd.DataFrame(data, index=index)
+    return pd.DataFrame(block, index=index, copy=False)
+
+
+def _fast_path_ok(part: pd.DataFrame, keys: list, stat_cols: list) -> bool:
+    if len(keys) != 1:
+        return False
+    k = keys[0]
+    if not (isinstance(k.dtype, np.dtype) and k.dtype.kind in "iu"):
+        return False
+    for col, stat in stat_cols:
+        if stat not in ("sum", "count", "size"):
+            return False
+        if stat != "size" and not (part[col].dtype == np.float64 or part[col].dtype in (np.int64, np.int32)):
+            return False
+    return True
+
+
+def _groupby_chunk(part: pd.DataFrame, *extra: Any, by: list, names: list, stat_cols: list, nunique_cols: list,
+                   dropna: bool, observed: bool) -> dict:
+    keys = _keys_of(part, by, extra)
+    stats = None
+    if stat_cols and _fast_path_ok(part, keys, stat_cols):
+        stats = _bincount_chunk(part, keys[0], stat_cols, names)
+    if stats is None and stat_cols:
+        stats = _pandas_stats(part, keys, names, stat_cols, dropna, observed)
+    uniq = {}
+    for col in nunique_cols:
+        pairs = pd.DataFrame({f"__k{i}": k.to_numpy() for i, k in enumerate(keys)})
+        pairs["__v"] = part[col].to_numpy()
+        uniq[col] = pairs.drop_duplicates()
+    return {"stats": stats, "uniq": uniq}
+
+
+def _pandas_stats(part: pd.DataFrame, keys: list, names: list, stat_cols: list, dropna: bool,
+                  observed: bool) -> pd.DataFrame:
+    keys = [k.rename(n) if isinstance(k, pd.Series) else k for k, n in zip(keys, names)]
+    g = part.groupby(keys, sort=False, dropna=dropna, observed=observed)
+    data: dict = {}
+    for pos, (col, stat) in enumerate(stat_cols):
+        if stat == "size":
+            data[pos] = g.size()
+        elif stat == "vmean":
+            data[pos] = g[col].mean()
+        elif stat == "m2":
+            data[pos] = g[col].var(ddof=0) * g[col].count()
+        elif stat in ("sum", "prod"):
+            data[pos] = getattr(g[col], stat)(min_count=0) if stat == "sum" else g[col].prod()
+        else:
+            data[pos] = getattr(g[col], stat)()
+    out = pd.DataFrame(data)
+    if out.index.nlevels == 1:
+        out.index.name = names[0]
+    else:
+        out.index.names = names
+    return out
+
+
+def _combine_stats(frame: pd.DataFrame, stat_cols: list, dropna: bool) -> pd.DataFrame:
+    levels = list(range(frame.index.nlevels))
+    g = frame.groupby(level=levels, sort=False, dropna=dropna, observed=True)
+    data: dict = {}
+    done_var: dict = {}
+    for pos, (col, stat) in enumerate(stat_cols):
+        if stat in ("sum", "count", "size"):
+            data[pos] = g[pos].sum()
+        elif stat in ("min", "max", "first", "last", "prod"):
+            data[pos] = getattr(g[pos], stat)()
+        elif stat in ("vmean", "m2"):
+            if col not in done_var:
+                done_var[col] = _combine_moments(frame, g, stat_cols, col)
+            mean, m2 = done_var[col]
+            data[pos] = mean if stat == "vmean" else m2
+    out = pd.DataFrame(data)
+    out.index.names = frame.index.names
+    return out
+
+
+def _combine_moments(frame: pd.DataFrame, g: Any, stat_cols: list, col: Any) -> tuple:
+    """Chan et al.: merge (n, mean, M2) of the parts of each group."""
+    cpos = stat_cols.index((col, "count"))
+    mpos = stat_cols.index((col, "vmean"))
+    m2pos = stat_cols.index((col, "m2"))
+    n = frame[cpos].astype("float64")
+    mean_i = frame[mpos].where(n > 0, 0.0)
+    total_n = n.groupby(level=list(range(frame.index.nlevels)), sort=False, dropna=False).sum()
+    weighted = (n * mean_i).groupby(level=list(range(frame.index.nlevels)), sort=False, dropna=False).sum()
+    with np.errstate(all="ignore"):
+        mean = weighted / total_n.where(total_n > 0)
+    mean_b = mean.reindex(frame.index).to_numpy()
+    spread = (n * (mean_i.to_numpy() - mean_b) ** 2).where(n > 0, 0.0)
+    m2 = (frame[m2pos].where(n > 0, 0.0) + spread).groupby(level=list(range(frame.index.nlevels)), sort=False,
+                                                           dropna=False).sum()
+    return mean.reindex(total_n.index), m2.reindex(total_n.index)
+
+
+def _groupby_combine(parts: list, stat_cols: list, dropna: bool) -> dict:
+    stats = [p["stats"] for p in parts if p["stats"] is not None]
+    out_stats = None
+    if stats:
+        out_stats = _combine_stats(concat_parts(stats), stat_cols, dropna) if len(stats) > 1 else \
+            _combine_stats(stats[0], stat_cols, dropna)
+    uniq = {}
+    for col in (parts[0]["uniq"] if parts else {}):
+        uniq[col] = concat_parts([p["uniq"][col] for p in parts]).drop_duplicates()
+    return {"stats": out_stats, "uniq": uniq}
+
+
+def _groupby_aggregate(parts: list, stat_cols: list, outputs: list, names: list, dropna: bool, sort: bool,
+                       meta: Any, nkeys: int) -> Any:
+    merged = _groupby_combine(parts, stat_cols, dropna)
+    stats = merged["stats"]
+    columns: dict = {}
+    index = stats.index if stats is not None else None
+    if index is None:
+        uniq_frames = list(merged["uniq"].values())
+        keys = uniq_frames[0][[f"__k{i}" for i in range(nkeys)]].drop_duplicates()
+        index = pd.MultiIndex.from_frame(keys, names=names) if nkeys > 1 else pd.Index(keys.iloc[:, 0], name=names[0])
+        if dropna:
+            index = index.dropna() if nkeys == 1 else index[~keys.isna().any(axis=1).to_numpy()]
+    for j, (col, func, ddof) in enumerate(outputs):
+        if func == "nunique":
+            pairs = merged["uniq"][col]
+            kcols = [f"__k{i}" for i in range(nkeys)]
+            counts = pairs.groupby(kcols if nkeys > 1 else kcols[0], sort=False, dropna=dropna)["__v"].nunique()
+            counts.index.names = names
+            columns[j] = counts.reindex(index, fill_value=0).astype("int64")
+            continue
+        if func in ("sum", "count", "size", "min", "max", "first", "last", "prod"):
+            columns[j] = stats[stat_cols.index((col, func))]
+        elif func == "mean":
+            s, c = stats[stat_cols.index((col, "sum"))], stats[stat_cols.index((col, "count"))]
+            with np.errstate(all="ignore"):
+                columns[j] = s / c.where(c > 0)
+        elif func in ("var", "std"):
+            n = stats[stat_cols.index((col, "count"))].astype("float64")
+            m2 = stats[stat_cols.index((col, "m2"))]
+            with np.errstate(all="ignore"):
+                var = m2 / (n - ddof).where(n - ddof > 0)
+            columns[j] = np.sqrt(var) if func == "std" else var
+    out = pd.DataFrame(columns, index=index)
+    if sort:
+        out = out.sort_index()
+    if isinstance(meta, pd.Series):
+        result = out[0]
+        result.name = meta.name
+        return _cast_like(result, meta)
+    out.columns = meta.columns
+    return _cast_like(out, meta)
+
+
+def _cast_like(out: Any, meta: Any) -> Any:
+    """Give the result the dtypes pandas would (meta), where that changes no value."""
+    if isinstance(meta, pd.Series):
+        if out.dtype != meta.dtype:
+            try:
+                if not (out.isna().any() and meta.dtype.kind in "iub"):
+                    out = out.astype(meta.dtype)
+            except (TypeError, ValueError):
+                pass
+        if isinstance(meta.index, pd.MultiIndex) is False and out.index.dtype != meta.index.dtype:
+            try:
+                out.index = out.index.astype(meta.index.dtype)
+            except (TypeError, ValueError):
+                pass
+        return out
+    changes = {}
+    for i, c in enumerate(meta.columns):
+        want, got = meta.dtypes.iloc[i], out.dtypes.iloc[i]
+        if want != got and not (out.iloc[:, i].isna().any() and want.kind in "iub"):
+            changes[c] = want
+    if changes:
+        try:
+            out = out.astype(changes)
+        except (TypeError, ValueError):
+            pass
+    if not isinstance(meta.index, pd.MultiIndex) and out.index.dtype != meta.index.dtype:
+        try:
+            out.index = out.index.astype(meta.index.dtype)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _split_partial(partial: dict, n: int, nkeys: int) -> list:
+    from .shuffle import hash_index_partitions
+
+    pieces = [{"stats": None, "uniq": {}} for _ in range(n)]
+    stats = partial["stats"]
+    if stats is not None:
+        where = hash_index_partitions(stats.index, n)
+        for j in range(n):
+            pieces[j]["stats"] = stats.iloc[np.flatnonzero(where == j)]
+    for col, pairs in partial["uniq"].items():
+        kcols = [f"__k{i}" for i in range(nkeys)]
+        idx = pd.MultiIndex.from_frame(pairs[kcols]) if nkeys > 1 else pd.Index(pairs[kcols[0]])
+        where = hash_index_partitions(idx, n)
+        for j in range(n):
+            pieces[j]["uniq"][col] = pairs.iloc[np.flatnonzero(where == j)]
+    return pieces
+
+
+# ---------------------------------------------------------------- the GroupBy objects
+
+class _GroupBy:
+    """Grouping of a lazy frame by column names and/or aligned lazy Series."""
+
+    def __init__(self, obj: _Frame, by: Any, sort: bool = True, dropna: bool = True, observed: bool = True,
+                 group_keys: bool = True, _slice: Any = None, **kwargs: Any):
+        if kwargs.get("level") is not None:
+            raise NotImplementedError("groupby(level=...) is not supported; reset_index() and group by the column")
+        if kwargs.get("as_index") is False:
+            raise NotImplementedError("groupby(as_index=False) is not supported; call reset_index() on the result")
+        if isinstance(obj, Series):
+            column = obj._meta.name if obj._meta.name is not None else "__series__"
+            obj = obj.to_frame(name=column)
+            _slice = column if _slice is None else _slice
+        self.obj = obj
+        self.sort, self.dropna, self.observed, self.group_keys = sort, dropna, observed, group_keys
+        by_list = list(by) if isinstance(by, list) else [by]
+        if not by_list:
+            raise ValueError("groupby needs at least one key")
+        self._by: list = []
+        self._series: list = []
+        self._names: list = []
+        for b in by_list:
+            if isinstance(b, Series):
+                self._by.append(_SERIES)
+                self._series.append(b)
+                self._names.append(b._meta.name)
+            elif isinstance(b, _Frame) or isinstance(b, (pd.Series, pd.DataFrame, np.ndarray)):
+                raise TypeError("groupby keys are column names or lazy Series aligned with the frame")
+            else:
+                if isinstance(obj._meta, pd.DataFrame):
+                    if b not in obj._meta.columns:
+                        raise_unknown_columns([b], obj._meta.columns)
+                else:
+                    raise KeyError(f"a Series can only be grouped by lazy Series, not {b!r}")
+                self._by.append(b)
+                self._names.append(b)
+        if self._series:
+            aligned = align_partitions(obj, *self._series)
+            self.obj, self._series = aligned[0], aligned[1:]
+        self._slice = _slice
+
+    # -- meta helpers
+    def _fake_groupby(self) -> Any:
+        fake = meta_nonempty(self.obj._meta)
+        keys = []
+        it = iter(self._series)
+        for b in self._by:
+            keys.append(meta_nonempty(next(it)._meta).set_axis(fake.index) if b is _SERIES else b)
+        keys = [k if not isinstance(k, pd.Series) else k for k in keys]
+        g = fake.groupby(keys if len(keys) > 1 else keys[0], sort=self.sort, dropna=self.dropna,
+                         observed=self.observed)
+        if self._slice is not None:
+            g = g[self._slice]
+        return g
+
+    def _value_columns(self) -> list:
+        if self._slice is not None:
+            return [self._slice] if is_scalar(self._slice) or isinstance(self._slice, tuple) else list(self._slice)
+        if isinstance(self.obj._meta, pd.Series):
+            return [self.obj._meta.name]
+        return [c for c in self.obj._meta.columns if c not in set(b for b in self._by if b is not _SERIES)]
+
+    def __getitem__(self, key: Any) -> "_GroupBy":
+        cols = [key] if is_scalar(key) or isinstance(key, tuple) else list(key)
+        missing = [c for c in cols if c not in self.obj._meta.columns]
+        if missing:
+            raise_unknown_columns(missing, self.obj._meta.columns)
+        cls = SeriesGroupBy if is_scalar(key) or isinstance(key, tuple) else DataFrameGroupBy
+        out = cls.__new__(cls)
+        out.__dict__.update(self.__dict__)
+        out._slice = key
+        return out
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        obj = self.__dict__.get("obj")
+        if obj is not None and isinstance(obj._meta, pd.DataFrame) and key in obj._meta.columns:
+            return self[key]
+        raise AttributeError(f"{type(self).__name__} has no attribute {key!r}")
+
+    # -- aggregation
+    def _normalize(self, arg: Any, named: dict) -> tuple[list, str]:
+        """A list of (input column, function name) in pandas' output order, and the output kind."""
+        cols = self._value_columns()
+        series_like = isinstance(self, SeriesGroupBy) or isinstance(self.obj._meta, pd.Series)
+        if named:
+            specs = []
+            for out_name, spec in named.items():
+                if not (isinstance(spec, tuple) and len(spec) == 2):
+                    if series_like:
+                        specs.append((cols[0], _func_name(spec)))
+                        continue
+                    raise TypeError(f"named aggregation {out_name}= must be a (column, function) tuple")
+                col, func = spec
+                if col not in self.obj._meta.columns:
+                    raise_unknown_columns([col], self.obj._meta.columns)
+                specs.append((col, _func_name(func)))
+            return specs, "named"
+        if isinstance(arg, Mapping):
+            specs = []
+            for col, funcs in arg.items():
+                if isinstance(self.obj._meta, pd.DataFrame) and col not in self.obj._meta.columns:
+                    raise_unknown_columns([col], self.obj._meta.columns)
+                for f in (funcs if is_list_like(funcs) else [funcs]):
+                    specs.append((col, _func_name(f)))
+            return specs, "dict"
+        if is_list_like(arg) and not isinstance(arg, str):
+            return [(c, _func_name(f)) for c in cols for f in arg], "list"
+        func = _func_name(arg)
+        if func == "size":
+            return [(None, "size")], "size"
+        return [(c, func) for c in cols], "single"
+
+    def _pandas_meta(self, arg: Any, named: dict, ddof: int) -> Any:
+        g = self._fake_groupby()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if named:
+                out = g.agg(**named)
+            elif isinstance(arg, str) and arg in ("var", "std"):
+                out = getattr(g, arg)(ddof=ddof)
+            elif isinstance(arg, str):
+                out = getattr(g, arg)()
+            else:
+                out = g.agg(arg)
+        return out.iloc[:0]
+
+    def aggregate(self, arg: Any = None, split_every: int | None = None, split_out: int = 1, ddof: int = 1,
+                  **named: Any) -> Any:
+        """Aggregate groups with a function name, a list, a dict column -> function(s), or named
+        aggregations ``new=('column', 'func')``; functions from :data:`SUPPORTED_AGGREGATIONS`."""
+        if arg is None and not named:
+            raise TypeError("agg needs a function, a list, a dict or named aggregations")
+        specs, kind = self._normalize(arg, named)
+        meta = self._pandas_meta(arg, named, ddof)
+        stat_cols: list = []
+        for col, func in specs:
+            for stat in _STATS_FOR[func]:
+                key = (None, "size") if stat == "size" else (col, stat)
+                if key not in stat_cols:
+                    stat_cols.append(key)
+        nunique_cols = list(dict.fromkeys(col for col, func in specs if func == "nunique"))
+        outputs = [(None if func == "size" else col, func, ddof) for col, func in specs]
+        n_expected = 1 if isinstance(meta, pd.Series) else len(meta.columns)
+        if n_expected != len(outputs):
+            raise NotImplementedError(f"cannot line up {len(outputs)} aggregations with pandas' {n_expected} "
+                                      f"output columns for {arg!r}")
+        by, names = self._by, self._names
+        chunk = functools.partial(_groupby_chunk, by=by, names=names, stat_cols=stat_cols,
+                                  nunique_cols=nunique_cols, dropna=self.dropna, observed=self.observed)
+        combine = functools.partial(_groupby_combine, stat_cols=stat_cols, dropna=self.dropna)
+        aggregate = functools.partial(_groupby_aggregate, stat_cols=stat_cols, outputs=outputs, names=names,
+                                      dropna=self.dropna, sort=self.sort, meta=meta, nkeys=len(by))
+        split = functools.partial(_split_partial, nkeys=len(by))
+        token = "groupby-" + (specs[0][1] if len(set(f for _, f in specs)) == 1 else "agg")
+        return tree_reduce([self.obj, *self._series], chunk, combine, aggregate, meta, token, split_every,
+                           split_out=split_out, split_func=split)
+
+    agg = aggregate
+
+    def _simple(self, func: str, split_every: int | None, split_out: int, ddof: int = 1) -> Any:
+        return self.aggregate(func, split_every=split_every, split_out=split_out, ddof=ddof)
+
+    def sum(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Sum per group."""
+        return self._simple("sum", split_every, split_out)
+
+    def mean(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Mean per group (sum / count)."""
+        return self._simple("mean", split_every, split_out)
+
+    def count(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Non-missing values per group."""
+        return self._simple("count", split_every, split_out)
+
+    def size(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Rows per group."""
+        return self._simple("size", split_every, split_out)
+
+    def min(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Minimum per group."""
+        return self._simple("min", split_every, split_out)
+
+    def max(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Maximum per group."""
+        return self._simple("max", split_every, split_out)
+
+    def prod(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Product per group."""
+        return self._simple("prod", split_every, split_out)
+
+    def first(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """First non-missing value per group (in row order)."""
+        return self._simple("first", split_every, split_out)
+
+    def last(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Last non-missing value per group (in row order)."""
+        return self._simple("last", split_every, split_out)
+
+    def var(self, ddof: int = 1, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Variance per group (stable combination of per-partition moments)."""
+        return self._simple("var", split_every, split_out, ddof)
+
+    def std(self, ddof: int = 1, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Standard deviation per group."""
+        return self._simple("std", split_every, split_out, ddof)
+
+    def nunique(self, split_every: int | None = None, split_out: int = 1) -> Any:
+        """Distinct values per group."""
+        return self._simple("nunique", split_every, split_out)
+
+    # -- shuffle-based
+    def _shuffled(self, method: str | None, npartitions: int | None) -> tuple[DataFrame, list]:
+        from .shuffle import shuffle
+
+        frame = self.obj
+        by = []
+        extra = {}
+        it = iter(self._series)
+        for i, b in enumerate(self._by):
+            if b is _SERIES:
+                col = f"__lazyarr_by{i}"
+                extra[col] = next(it)
+                by.append(col)
+            else:
+                by.append(b)
+        if extra:
+            frame = frame.assign(**extra)
+        return shuffle(frame, by, npartitions=npartitions, method=method), by
+
+    def _apply_like(self, how: str, func: Callable, meta: Any, args: tuple, kwargs: dict, method: str | None,
+                    npartitions: int | None) -> Any:
+        frame, by = self._shuffled(method, npartitions)
+        slice_ = self._slice
+        call = functools.partial(_group_apply, how=how, func=func, by=by, names=self._names, slice_=slice_,
+                                 sort=self.sort, dropna=self.dropna, observed=self.observed,
+                                 group_keys=self.group_keys, args=args, kwargs=kwargs)
+        if meta is no_default:
+            meta = emulate(call, frame, udf=True)
+        return partitionwise(call, frame, meta=meta, token=f"groupby-{how}")
+
+    def apply(self, func: Callable, *args: Any, meta: Any = no_default, shuffle_method: str | None = None,
+              npartitions: int | None = None, **kwargs: Any) -> Any:
+        """pandas ``apply`` on each whole group, after shuffling rows so groups do not span partitions.
+
+        Pass ``meta=`` to skip running ``func`` on a sample. The result's partitions hold whole
+        groups; divisions are unknown and rows are not globally sorted by key.
+        """
+        return self._apply_like("apply", func, meta, args, kwargs, shuffle_method, npartitions)
+
+    def transform(self, func: Any, *args: Any, meta: Any = no_default, shuffle_method: str | None = None,
+                  npartitions: int | None = None, **kwargs: Any) -> Any:
+        """pandas ``transform`` on each whole group (rows keep their index labels, partitions change)."""
+        return self._apply_like("transform", func, meta, args, kwargs, shuffle_method, npartitions)
+
+
+def _group_apply(part: pd.DataFrame, how: str, func: Any, by: list, names: list, slice_: Any, sort: bool,
+                 dropna: bool, observed: bool, group_keys: bool, args: tuple, kwargs: dict) -> Any:
+    if len(part) == 0:
+        # no groups here: the empty result has the shape of a result on a sample
+        sample = _group_apply(meta_nonempty(part), how, func, by, names, slice_, sort, dropna, observed,
+                              group_keys, args, kwargs)
+        return sample.iloc[:0]
+    temp = [b for b in by if isinstance(b, str) and b.startswith("__lazyarr_by")]
+    keys = [part[b].rename(n) if b in temp else b for b, n in zip(by, names)]
+    frame = part.drop(columns=temp) if temp else part
+    g = frame.groupby(keys if len(keys) > 1 else keys[0], sort=sort, dropna=dropna, observed=observed,
+                      group_keys=group_keys)
+    if slice_ is not None:
+        g = g[slice_]
+    elif how == "transform":
+        g = g[[c for c in frame.columns if c not in set(by)]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return getattr(g, how)(func, *args, **kwargs)
+
+
+class DataFrameGroupBy(_GroupBy):
+    """``ddf.groupby(key)``: aggregations, ``[columns]`` selection, apply and transform."""
+
+
+class SeriesGroupBy(_GroupBy):
+    """``ddf.groupby(key)[column]`` (or ``series.groupby(other)``)."""
+
+    def value_counts(self, split_every: int | None = None) -> Series:
+        """Counts of each value within each group (via size over both keys)."""
+        raise NotImplementedError("SeriesGroupBy.value_counts: use ddf.groupby([key, column]).size()")

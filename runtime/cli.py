@@ -1,0 +1,398 @@
+"""Command-line entry points: ``lazyarr-scheduler`` and ``lazyarr-worker``.
+
+Start a cluster by hand, on one machine or across many (ssh into each and run one command)::
+
+    $ lazyarr-scheduler --host 10.0.0.1 --port-to-workers 4444 --port-to-clients 5555
+    lazyarr-scheduler workers: tcp://10.0.0.1:4444
+    lazyarr-scheduler clients: tcp://10.0.0.1:5555
+
+    $ lazyarr-worker tcp://10.0.0.1:4444 --nthreads 4 --nworkers 2 --host 10.0.0.2
+
+The same commands run as ``python -m runtime scheduler ...`` and ``python -m runtime worker ...``.
+Each command prints its addresses on stdout (one ``<command> <role>: <address>`` line each, so
+scripts can parse them), logs to stderr, and shuts down cleanly on SIGTERM or SIGINT (Ctrl-C).
+
+This module imports only what a worker needs: a worker process starts in a few tens of
+milliseconds because neither the scheduler nor numpy is loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["scheduler_main", "worker_main", "main", "parse_memory_limit", "normalize_address"]
+
+logger = logging.getLogger("runtime.cli")
+
+#: How long a command waits for its children or its server to close before it gives up on them.
+CLOSE_TIMEOUT = 10.0
+
+
+def normalize_address(address: str) -> str:
+    """``'host:port'`` or ``'tcp://host:port'`` as a ``tcp://`` address; clear error otherwise.
+
+    >>> normalize_address('127.0.0.1:4444')
+    'tcp://127.0.0.1:4444'
+    >>> normalize_address('tcp://localhost:5555')
+    'tcp://localhost:5555'
+    """
+    if not isinstance(address, str):
+        raise TypeError(f"a scheduler address is a string like 'tcp://host:port', not {type(address).__name__}")
+    text = address.strip()
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        if scheme != "tcp":
+            raise ValueError(f"unsupported address {address!r}: only tcp://host:port addresses are supported")
+    else:
+        rest = text
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad address {address!r}: expected tcp://host:port with a port between 1 and 65535")
+    return f"tcp://{rest}"
+
+
+def parse_memory_limit(value: Any, n_workers: int = 1) -> int | None:
+    """Bytes of memory one worker may use, or ``None`` for no limit.
+
+    ``'auto'`` shares the machine's memory evenly between ``n_workers``; a float in (0, 1] is a
+    fraction of the machine's memory; ``0``, ``'0'`` and ``'none'`` mean no limit; anything else is
+    a number of bytes or a size such as ``'4GB'`` or ``'512 MiB'``.
+
+    >>> parse_memory_limit('4GB')
+    4000000000
+    >>> parse_memory_limit(0) is None
+    True
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("0", "none", "null", ""):
+            return None
+        if text == "auto":
+            return _machine_memory() // max(1, n_workers)
+        try:
+            value = int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            from lazyarr.utils import parse_bytes
+
+            limit = parse_bytes(value)
+            if limit <= 0:
+                raise ValueError(f"memory limit {value!r} must be positive") from None
+            return limit
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"memory_limit must be 'auto', a size like '4GB', a number of bytes or None, not {value!r}")
+    if value < 0:
+        raise ValueError(f"memory limit {value!r} must not be negative")
+    if value == 0:
+        return None
+    if isinstance(value, float) and value <= 1:
+        return int(_machine_memory() * value)
+    return int(value)
+
+
+def _machine_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil is a dependency; this keeps a bare install usable
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+class _Stop:
+    """Waits in the main thread until SIGTERM/SIGINT arrives or a watched file descriptor closes.
+
+    A self-pipe wakes the wait from the signal handler, so no polling thread is needed.
+    """
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self.reason: str | None = None
+        self._previous: dict = {}
+
+    def install(self) -> "_Stop":
+        """Route SIGTERM, SIGINT (and SIGHUP where it exists) to this object; main thread only."""
+        for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.request(signal.Signals(signum).name)
+
+    def request(self, reason: str) -> None:
+        """Ask the waiting loop to stop (safe from signal handlers and other threads)."""
+        if self.reason is None:
+            self.reason = reason
+        try:
+            os.write(self._write_fd, b"x")
+        except OSError:  # the pipe is full: a wake-up is already pending
+            pass
+
+    def wait(self, lifeline_fd: int | None = None, poll: Callable[[], str | None] | None = None,
+             interval: float = 1.0) -> str:
+        """Block until a stop is requested, ``lifeline_fd`` reaches EOF or ``poll()`` returns a reason."""
+        fds = [self._read_fd] + ([lifeline_fd] if lifeline_fd is not None else [])
+        while self.reason is None:
+            try:
+                ready, _, _ = select.select(fds, [], [], interval)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for old kernels
+                continue
+            if lifeline_fd is not None and lifeline_fd in ready:
+                # The owner closed our stdin (or died): whatever arrives, it is time to go.
+                try:
+                    os.read(lifeline_fd, 4096)
+                except OSError:
+                    pass
+                self.reason = self.reason or "owner closed the lifeline"
+            if poll is not None and self.reason is None:
+                self.reason = poll()
+        return self.reason
+
+    def restore(self) -> None:
+        """Put the previous signal handlers back and close the self-pipe."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        for fd in (self._read_fd, self._write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, not {text!r}") from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 0-65535 (0 picks a free port)")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {n}")
+    return n
+
+
+def _announce(command: str, role: str, address: str) -> None:
+    print(f"{command} {role}: {address}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# lazyarr-scheduler
+
+
+def scheduler_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lazyarr-scheduler``."""
+    parser = argparse.ArgumentParser(
+        prog="lazyarr-scheduler",
+        description="Run the central scheduler of a lazyarr runtime cluster until SIGTERM or Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="host name or IP to listen on and to advertise (default 127.0.0.1; give this "
+                             "machine's name or IP so workers and clients on other machines can connect)")
+    parser.add_argument("--port-to-workers", type=_port, default=0,
+                        help="port workers connect to (default 0: any free port)")
+    parser.add_argument("--port-to-clients", type=_port, default=0,
+                        help="port clients connect to (default 0: any free port)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="how much to log on stderr (default info: joins and leaves of workers)")
+    return parser
+
+
+def scheduler_main(argv: Sequence[str] | None = None) -> int:
+    """``lazyarr-scheduler``: serve until SIGTERM/SIGINT, printing addresses and worker joins/leaves."""
+    args = scheduler_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    from .scheduler import Scheduler
+
+    stop = _Stop().install()
+    try:
+        try:
+            scheduler = Scheduler(hostname=args.host, port_to_workers=args.port_to_workers,
+                                  port_to_clients=args.port_to_clients)
+        except Exception as e:  # a taken port, an unknown host: one clear line, not a traceback
+            print(f"lazyarr-scheduler: cannot start: {e}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            _announce("lazyarr-scheduler", "workers", scheduler.address_to_workers)
+            _announce("lazyarr-scheduler", "clients", scheduler.address_to_clients)
+            # The scheduler itself logs workers joining and leaving (logger runtime.scheduler).
+            reason = stop.wait()
+            logger.info("shutting down (%s)", reason)
+        finally:
+            scheduler.close()
+    finally:
+        stop.restore()
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# lazyarr-worker
+
+
+def worker_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lazyarr-worker``."""
+    parser = argparse.ArgumentParser(
+        prog="lazyarr-worker",
+        description="Run lazyarr runtime worker(s) connected to a scheduler until SIGTERM or Ctrl-C.",
+    )
+    parser.add_argument("scheduler", help="the scheduler's address for workers, tcp://host:port")
+    parser.add_argument("--nthreads", type=_positive_int, default=None,
+                        help="threads per worker (default: this machine's cores divided by --nworkers)")
+    parser.add_argument("--nworkers", type=_positive_int, default=1,
+                        help="worker processes to start (default 1; more than 1 starts child processes "
+                             "owned by this command)")
+    parser.add_argument("--memory-limit", default="auto",
+                        help="memory per worker: 'auto' (machine memory / nworkers, the default), "
+                             "a size such as 4GB, a fraction such as 0.5, or 0 for no limit")
+    parser.add_argument("--name", default=None,
+                        help="worker name (with --nworkers K, workers are named NAME-0 .. NAME-(K-1))")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface this worker listens on for its peers and advertises (default 127.0.0.1)")
+    parser.add_argument("--port-to-workers", type=_port, default=0,
+                        help="port for peers (default 0: any free port; with --nworkers > 1 only 0 is allowed)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="how much to log on stderr")
+    # Used by LocalCluster and --nworkers: exit when stdin reaches EOF, i.e. when the owner goes away.
+    parser.add_argument("--lifeline", action="store_true", help=argparse.SUPPRESS)
+    # Used by LocalCluster: it learns addresses from the scheduler, so the children need not print them.
+    parser.add_argument("--no-announce", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def worker_main(argv: Sequence[str] | None = None) -> int:
+    """``lazyarr-worker``: run one worker in this process, or supervise ``--nworkers`` child processes."""
+    parser = worker_parser()
+    args = parser.parse_args(argv)
+    try:
+        address = normalize_address(args.scheduler)
+        memory_limit = parse_memory_limit(args.memory_limit, args.nworkers)
+    except (TypeError, ValueError) as e:
+        parser.error(str(e))
+    if args.nworkers > 1 and args.port_to_workers:
+        parser.error("--port-to-workers cannot be fixed with --nworkers > 1: each worker needs its own port")
+    nthreads = args.nthreads or max(1, (os.cpu_count() or 1) // args.nworkers)
+    _setup_logging(args.log_level)
+    if args.nworkers == 1:
+        return _run_one_worker(address, args.host, args.port_to_workers, nthreads, memory_limit,
+                               args.name, args.lifeline, not args.no_announce)
+    return _supervise_workers(address, args.host, nthreads, memory_limit, args.name, args.nworkers, args.lifeline)
+
+
+def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_limit: int | None,
+                    name: str | None, lifeline: bool, announce: bool = True) -> int:
+    from .worker import Worker
+
+    stop = _Stop().install()
+    try:
+        try:
+            worker = Worker(scheduler=scheduler, hostname=host, port_to_workers=port, nthreads=nthreads,
+                            name=name, memory_limit=memory_limit)
+        except Exception as e:
+            print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            if announce:
+                _announce("lazyarr-worker", "address", worker.address)
+            logger.info("worker %s (name %s, %d threads, memory limit %s) serving scheduler %s",
+                        worker.address, worker.name, nthreads, _format_limit(memory_limit), scheduler)
+            reason = stop.wait(lifeline_fd=sys.stdin.fileno() if lifeline else None)
+            logger.info("worker %s shutting down (%s)", worker.address, reason)
+        finally:
+            worker.close()
+    finally:
+        stop.restore()
+    return 0
+
+
+def _format_limit(limit: int | None) -> str:
+    if limit is None:
+        return "none"
+    from lazyarr.utils import format_bytes
+
+    return format_bytes(limit)
+
+
+def _supervise_workers(scheduler: str, host: str, nthreads: int, memory_limit: int | None,
+                       name: str | None, nworkers: int, lifeline: bool) -> int:
+    """Start ``nworkers`` child worker processes, wait for a stop, then close them all."""
+    from .cluster import WorkerProcess
+
+    stop = _Stop().install()
+    children: list[WorkerProcess] = []
+    try:
+        base = name or f"{host}-{os.getpid()}"
+        for i in range(nworkers):
+            child = WorkerProcess(scheduler, name=f"{base}-{i}", nthreads=nthreads, memory_limit=memory_limit,
+                                  hostname=host, log_level=logging.getLevelName(logger.getEffectiveLevel()).lower(),
+                                  announce=True)
+            children.append(child)
+            child.start()
+
+        def all_gone() -> str | None:
+            alive = [c for c in children if c.poll() is None]
+            for c in children:
+                if c.poll() is not None and not c.reported:
+                    c.reported = True
+                    logger.warning("worker process %s (pid %d) exited with code %s", c.name, c.pid, c.poll())
+            return None if alive else "every worker process exited"
+
+        reason = stop.wait(lifeline_fd=sys.stdin.fileno() if lifeline else None, poll=all_gone, interval=0.5)
+        logger.info("shutting down %d worker processes (%s)", nworkers, reason)
+    finally:
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for child in children:
+            child.request_close()
+        for child in children:
+            child.join(max(0.1, deadline - time.monotonic()))
+        stop.restore()
+    failed = [c for c in children if c.returncode not in (0, None)]
+    return 1 if failed and len(failed) == len(children) else 0
+
+
+# ----------------------------------------------------------------------------------------------
+# python -m runtime.cli / python -m runtime
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m runtime {scheduler,worker} ...``: dispatch to the two commands."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"scheduler": scheduler_main, "worker": worker_main}
+    if not argv or argv[0] not in commands:
+        if argv and argv[0] in ("-h", "--help"):
+            print("usage: python -m runtime {scheduler,worker} [options]  (see each command's --help)")
+            return 0
+        print("usage: python -m runtime {scheduler,worker} [options]  (see each command's --help)",
+              file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

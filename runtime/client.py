@@ -1,0 +1,908 @@
+"""The client: sends graphs and data to the scheduler, holds futures, brings results back.
+
+>>> # c = Client('tcp://127.0.0.1:5555')
+>>> # c.get({'x': 1, 'y': (add, 'x', 2)}, 'y')  ->  3
+
+The client prepares every task itself: it finds each task's dependencies, replaces futures by
+their keys, orders the graph with :func:`lazyarr.order.order` and pickles each computation
+separately (:func:`runtime.protocol.dumps_task`), so an unpicklable function or argument fails
+here, before anything is sent, and the scheduler only routes opaque bytes.
+
+One background I/O thread owns the socket; user threads hand it ops through a queue and wait on
+events. Clients never talk to workers: results come through the scheduler, zero-copy.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Sequence
+
+import zmq
+
+from lazyarr import config
+from lazyarr.base import collections_to_graph, is_lazyarr_collection
+from lazyarr.core import flatten, istask, pack_results, toposort, validate_keys
+from lazyarr.tokenize import tokenize
+from lazyarr.utils import funcname
+
+from . import protocol
+from .calls import Finalize, Ref, SubmitCall
+from .errors import (CancelledError, ClientClosedError, ConnectionTimeoutError, ProtocolError,
+                     SchedulerGoneError, SerializationError, VersionMismatchError)
+from .futures import (CANCELLED, ERROR, FINISHED, LOST, PENDING, Future, FutureState, _Collecting,
+                      _run_callback, _Unpickling, futures_in)
+
+__all__ = ["Client", "default_client"]
+
+logger = logging.getLogger("runtime.client")
+
+_KEY_ATOMS = (str, bytes, int, float)
+_GATHER_RETRIES = 30
+#: A graph is sent in pieces of this many tasks (bounding message size and the scheduler's
+#: transient memory); each piece only refers to keys of earlier pieces (they are in order).
+GRAPH_CHUNK = 50_000
+
+
+def default_client() -> "Client | None":
+    """The client that ``.compute()`` uses by default (the last one opened and not closed)."""
+    current = config.get("scheduler", None)
+    return current if isinstance(current, Client) and not current.closed else None
+
+
+class _Pending:
+    """A request waiting for the scheduler's answer."""
+
+    __slots__ = ("event", "ok", "value", "keys", "values", "missing", "errors")
+
+    def __init__(self, keys: Sequence | None = None):
+        self.event = threading.Event()
+        self.ok = True
+        self.value: Any = None
+        self.keys = None if keys is None else set(keys)
+        self.values: dict = {}
+        self.missing: list = []
+        self.errors: set = set()
+
+
+def _scan(comp: Any, dsk: Mapping) -> tuple:
+    """Keys of ``dsk`` that ``comp`` refers to, and the futures inside it (as core sees a task)."""
+    deps: list = []
+    futures: list | None = None
+    stack = [comp]
+    while stack:
+        arg = stack.pop()
+        typ = type(arg)
+        if typ is tuple:
+            if arg and callable(arg[0]):
+                stack.extend(arg[1:])
+                continue
+            try:
+                if arg in dsk:
+                    deps.append(arg)
+            except TypeError:
+                pass
+        elif typ in _KEY_ATOMS:
+            try:
+                if arg in dsk:
+                    deps.append(arg)
+            except TypeError:
+                pass
+        elif typ is list:
+            stack.extend(arg)
+        elif typ is dict:
+            stack.extend(arg.values())
+        elif typ is Future:
+            if futures is None:
+                futures = []
+            futures.append(arg)
+    return deps, futures
+
+
+def _replace_futures(comp: Any) -> Any:
+    """``comp`` with futures replaced by their keys, wherever a task can refer to a key."""
+    typ = type(comp)
+    if typ is Future:
+        return comp.key
+    if typ is tuple and comp and callable(comp[0]):
+        return (comp[0],) + tuple(_replace_futures(a) for a in comp[1:])
+    if typ is list:
+        return [_replace_futures(a) for a in comp]
+    if typ is dict:
+        return {k: _replace_futures(v) for k, v in comp.items()}
+    return comp
+
+
+def _refs_for_futures(obj: Any, keys: list) -> Any:
+    """``obj`` with futures (at any depth of containers) replaced by :class:`Ref` markers."""
+    typ = type(obj)
+    if typ is Future:
+        keys.append(obj.key)
+        return Ref(len(keys) - 1)
+    if typ in (list, tuple, set, frozenset):
+        return typ(_refs_for_futures(x, keys) for x in obj)
+    if typ is dict:
+        return {k: _refs_for_futures(v, keys) for k, v in obj.items()}
+    return obj
+
+
+def _order(comps: dict, dependencies: dict) -> list:
+    """Keys in the order the local engine would run them (priorities), or topological order."""
+    try:
+        from lazyarr.order import order
+    except ImportError:
+        order = None
+    if order is not None:
+        try:
+            prio = order(comps, dependencies)
+            return sorted(comps, key=prio.__getitem__)
+        except Exception as e:  # an ordering bug must not stop the computation
+            if type(e).__name__ == "CycleError":
+                raise
+            logger.debug("lazyarr.order failed; using a topological order", exc_info=True)
+    return toposort(comps, dependencies)
+
+
+class Client:
+    """A connection to a scheduler: ``get``, ``compute``, ``persist``, futures, named collections.
+
+    Parameters
+    ----------
+    address: the scheduler's address for clients (``'tcp://host:port'``), a ``Scheduler``, or a
+        cluster object with a ``scheduler_address``. ``None`` starts a ``runtime.cluster.LocalCluster``
+        (with ``**cluster_kwargs``) owned, and closed, by this client.
+    timeout: seconds to wait for the scheduler to answer (default ``runtime.connect-timeout``);
+        raises :class:`~runtime.errors.ConnectionTimeoutError` naming the address.
+    set_as_default: make this client the default scheduler for ``.compute()`` until closed.
+    """
+
+    def __init__(self, address: Any = None, timeout: float | None = None, *, set_as_default: bool = True,
+                 **cluster_kwargs: Any):
+        self._cluster = None
+        self._closed = True  # until connected, close() has nothing to do
+        if address is None:
+            try:
+                from .cluster import LocalCluster
+            except ImportError as e:
+                raise RuntimeError("Client() without an address starts a LocalCluster, which is not "
+                                   f"available: {e}") from e
+            self._cluster = LocalCluster(**cluster_kwargs)
+            address = self._cluster.scheduler_address
+        elif cluster_kwargs:
+            raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} (they are only for "
+                            f"Client() without an address, which starts a LocalCluster)")
+        if not isinstance(address, str):
+            address = getattr(address, "scheduler_address", None) or getattr(address, "address_to_clients", None) or address
+        if not isinstance(address, str) or not address.startswith("tcp://"):
+            self._close_cluster()
+            raise ValueError(f"a scheduler address looks like 'tcp://127.0.0.1:5555', not {address!r}")
+        self.address = address
+        self.id = f"client-{uuid.uuid4().hex}"
+        self._timeout = float(timeout if timeout is not None else config.get("runtime.connect-timeout"))
+        self._heartbeat_interval = float(config.get("runtime.heartbeat-interval")) * 2
+        self._scheduler_timeout = float(config.get("runtime.scheduler-timeout"))
+        self._lock = threading.RLock()
+        self._states: dict = {}
+        self._refcount: dict = {}
+        self._outbox: deque = deque()
+        self._pending: dict = {}
+        self._rid = itertools.count()
+        self._welcome = threading.Event()
+        self._handshake_error: BaseException | None = None
+        self._gone: BaseException | None = None
+        self._stopping = False
+        self._ctx = zmq.Context()
+        self._sock = protocol.configure_socket(self._ctx.socket(zmq.DEALER), linger_ms=1000)
+        self._sock.setsockopt(zmq.ROUTING_ID, self.id.encode())
+        self._sock.setsockopt(zmq.SNDHWM, 0)
+        self._sock.setsockopt(zmq.RCVHWM, 0)
+        self._sock.connect(address)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-client-{self.id[7:15]}", daemon=True)
+        self._closed = False
+        self._thread.start()
+        self._send({"op": "hello", "version": protocol.VERSION})
+        if not self._welcome.wait(self._timeout) or self._handshake_error is not None:
+            error = self._handshake_error
+            self._shutdown(notify=False)
+            self._close_cluster()
+            if error is not None:
+                raise error
+            raise ConnectionTimeoutError(f"no lazyarr scheduler answered at {address} within {self._timeout:g} s "
+                                         f"(is a scheduler running there, and is this its address for clients?)")
+        self._previous_default = None
+        self._is_default = False
+        if set_as_default:
+            self._previous_default = config.get("scheduler", None)
+            config.set(scheduler=self)
+            self._is_default = True
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def closed(self) -> bool:
+        """Has :meth:`close` been called?"""
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"<Client {self.address} {'closed' if self._closed else 'connected'}>"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Release everything this client wants, disconnect, and close an owned cluster."""
+        if self._closed:
+            return
+        self._shutdown(notify=True, timeout=timeout)
+        if self._is_default and config.get("scheduler", None) is self:
+            previous = self._previous_default
+            if isinstance(previous, Client) and previous.closed:
+                previous = default_client_after(previous)
+            config.set(scheduler=previous)
+        self._close_cluster()
+
+    def _close_cluster(self) -> None:
+        if self._cluster is not None:
+            cluster, self._cluster = self._cluster, None
+            cluster.close()
+
+    def _shutdown(self, notify: bool, timeout: float = 10.0) -> None:
+        self._closed = True
+        if notify:
+            self._send({"op": "close"})
+        self._stopping = True
+        self._wake()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._ctx.term()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fail_everything(ClientClosedError(f"client {self.id} is closed"))
+
+    def _fail_everything(self, error: BaseException) -> None:
+        callbacks = []
+        with self._lock:
+            for state in self._states.values():
+                if not state.event.is_set():
+                    state.fail(exception=error)
+                    callbacks.extend(state.callbacks)
+                    state.callbacks = []
+            for pending in self._pending.values():
+                pending.ok = False
+                pending.value = error
+                pending.event.set()
+        for fn, fut in callbacks:
+            _run_callback(fn, fut)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError(f"client {self.id} is closed")
+        if self._gone is not None:
+            raise self._gone
+
+    # ------------------------------------------------------------------ I/O thread
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (OSError, ValueError):
+            pass
+
+    def _send(self, op: dict) -> None:
+        self._outbox.append(op)
+        self._wake()
+
+    def _io_loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        last_heard = time.monotonic()
+        next_beat = last_heard + self._heartbeat_interval
+        try:
+            while True:
+                self._flush_outbox()
+                if self._stopping:
+                    break
+                wait = max(0.0, next_beat - time.monotonic())
+                events = dict(poller.poll(int(wait * 1000) + 1))
+                if self._wake_r in events:
+                    try:
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                if self._sock in events:
+                    last_heard = time.monotonic()
+                    self._drain()
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self._heartbeat_interval
+                    if self._welcome.is_set():
+                        self._outbox.append({"op": "heartbeat"})
+                        if now - last_heard > self._scheduler_timeout and self._gone is None:
+                            self._gone = SchedulerGoneError(
+                                f"the scheduler at {self.address} has not answered for "
+                                f"{now - last_heard:.0f} s")
+                            self._fail_everything(self._gone)
+        except Exception:
+            logger.exception("client I/O loop crashed")
+        finally:
+            # nothing to deliver to a scheduler that never answered: do not linger on close
+            self._sock.close(linger=1000 if self._welcome.is_set() and self._gone is None else 0)
+
+    def _flush_outbox(self) -> None:
+        """Send queued ops, small ones batched together, each graph piece in a message of its own."""
+        batch: list = []
+        while self._outbox:
+            op = self._outbox.popleft()
+            if op["op"] == "update-graph" and len(op["keys"]) > 1000:
+                self._send_ops(batch)
+                batch = []
+                self._send_ops([op])
+            else:
+                batch.append(op)
+        self._send_ops(batch)
+
+    def _send_ops(self, ops: list) -> None:
+        if not ops:
+            return
+        try:
+            frames = protocol.encode(ops)
+        except Exception:
+            logger.exception("could not encode client ops %s", [op.get("op") for op in ops])
+            return
+        try:
+            self._sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as e:
+            logger.warning("could not send to the scheduler at %s: %s", self.address, e)
+
+    def _drain(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                ops = protocol.decode(frames)
+            except VersionMismatchError as e:
+                self._handshake_error = e
+                self._welcome.set()
+                continue
+            except ProtocolError as e:
+                logger.warning("client dropped a malformed message from the scheduler: %s", e)
+                continue
+            for op in ops:
+                try:
+                    self._handle(op)
+                except Exception:
+                    logger.exception("client could not handle op %r", op.get("op"))
+
+    def _handle(self, op: dict) -> None:
+        name = op["op"]
+        callbacks: list = []
+        if name == "key-in-memory":
+            with self._lock:
+                for key in op["keys"]:
+                    state = self._states.get(key)
+                    if state is not None and state.status != CANCELLED:
+                        state.finish()
+                        callbacks.extend(state.callbacks)
+                        state.callbacks = []
+        elif name == "key-erred":
+            with self._lock:
+                for key, exc, blame in zip(op["keys"], op["exceptions"], op["blame"]):
+                    state = self._states.get(key)
+                    if state is not None and state.status != CANCELLED:
+                        state.fail(exc, blame)
+                        callbacks.extend(state.callbacks)
+                        state.callbacks = []
+        elif name == "key-lost":
+            with self._lock:
+                for key in op["keys"]:
+                    state = self._states.get(key)
+                    if state is not None and state.status == FINISHED:
+                        state.lose()
+        elif name == "data":
+            with self._lock:
+                pending = self._pending.get(op["rid"])
+                if pending is not None:
+                    errors = set(op.get("errors", ()))
+                    for key, value in zip(op["keys"], op["values"]):
+                        pending.values[key] = value
+                        if key in errors:
+                            pending.errors.add(key)
+                    pending.missing.extend(op.get("missing", ()))
+                    if len(pending.values) + len(pending.missing) >= len(pending.keys):
+                        pending.event.set()
+        elif name == "reply":
+            with self._lock:
+                pending = self._pending.get(op["rid"])
+            if pending is not None:
+                pending.ok = op["ok"]
+                pending.value = op.get("result") if op["ok"] else (op.get("error"), op.get("message"))
+                pending.event.set()
+        elif name == "welcome":
+            self._welcome.set()
+        elif name == "heartbeat-ack":
+            pass
+        elif name == "error":
+            self._scheduler_error(op)
+        else:
+            logger.warning("client got an unknown op %r", name)
+        for fn, fut in callbacks:
+            _run_callback(fn, fut)
+
+    def _scheduler_error(self, op: dict) -> None:
+        message = op.get("message", "")
+        logger.warning("the scheduler reported an error: %s", message)
+        if "version" in op and op["version"] != protocol.VERSION:
+            self._handshake_error = VersionMismatchError(protocol.VERSION, op["version"], message)
+            self._welcome.set()
+        error = ProtocolError(f"the scheduler rejected a request: {message}")
+        with self._lock:
+            if op.get("rid") in self._pending:
+                pending = self._pending[op["rid"]]
+                pending.ok = False
+                pending.value = error
+                pending.event.set()
+            for key in op.get("keys", ()):
+                state = self._states.get(key)
+                if state is not None and not state.event.is_set():
+                    state.fail(exception=error)
+
+    # ------------------------------------------------------------------ references
+
+    def _ref(self, key: Any) -> FutureState:
+        """One more future of this client on ``key``."""
+        with self._lock:
+            n = self._refcount.get(key, 0)
+            self._refcount[key] = n + 1
+            state = self._states.get(key)
+            if state is None:
+                state = self._states[key] = FutureState(key)
+            return state
+
+    def _unref(self, key: Any) -> None:
+        """One future less; at zero the scheduler is told to release the key."""
+        with self._lock:
+            n = self._refcount.get(key, 0) - 1
+            if n > 0:
+                self._refcount[key] = n
+                return
+            self._refcount.pop(key, None)
+            self._states.pop(key, None)
+        if not self._closed:
+            self._send({"op": "release-keys", "keys": [key]})
+
+    def _reset_if_done(self, keys: Iterable) -> None:
+        """Keys about to be (re)submitted: a cancelled or failed earlier attempt starts over."""
+        with self._lock:
+            for key in keys:
+                state = self._states.get(key)
+                if state is not None and state.status in (CANCELLED, ERROR):
+                    state.status = PENDING
+                    state.payload = state.blame = state._exception = None
+                    state.event.clear()
+
+    class _Holding:
+        def __init__(self, client: "Client", keys: list):
+            self.client = client
+            self.keys = keys
+
+        def __enter__(self) -> None:
+            for key in self.keys:
+                self.client._ref(key)
+
+        def __exit__(self, *exc: Any) -> None:
+            for key in self.keys:
+                self.client._unref(key)
+
+    # ------------------------------------------------------------------ graphs
+
+    def _prepare(self, dsk: Mapping, wanted: Iterable) -> tuple:
+        """Cull, order and pickle the tasks needed for ``wanted``: ``(keys, payloads, deps)``."""
+        comps: dict = {}
+        dependencies: dict = {}
+        external: set = set()
+        stack = [k for k in wanted]
+        while stack:
+            key = stack.pop()
+            if key in dependencies or key in external:
+                continue
+            comp = dsk[key]
+            if type(comp) is Future:
+                if comp.key == key:
+                    external.add(key)  # already on the cluster: nothing to send
+                    continue
+                comp, deps = comp.key, [comp.key]
+            else:
+                deps, futures = _scan(comp, dsk)
+                if futures:
+                    comp = _replace_futures(comp)
+                    deps.extend(f.key for f in futures)
+                if len(deps) > 1:
+                    deps = list(dict.fromkeys(deps))
+            comps[key] = comp
+            dependencies[key] = deps
+            for dep in deps:
+                if dep not in dependencies and dep not in external:
+                    try:
+                        if dep in dsk:
+                            stack.append(dep)
+                    except TypeError:
+                        pass
+        internal = {k: [d for d in deps if d in comps] for k, deps in dependencies.items()}
+        keys = _order(comps, internal)
+        payloads = [protocol.dumps_task(comps[k], k) for k in keys]
+        return keys, payloads, [dependencies[k] for k in keys]
+
+    def _submit(self, keys: list, payloads: list, deps: list, wanted: list, workers: Any = None,
+                retries: int | None = None) -> None:
+        n = len(keys)
+        for start in range(0, max(n, 1), GRAPH_CHUNK):
+            stop = min(n, start + GRAPH_CHUNK)
+            piece = keys[start:stop]
+            op: dict = {"op": "update-graph", "keys": piece, "tasks": payloads[start:stop], "deps": deps[start:stop]}
+            if stop < n:
+                op["partial"] = True
+            else:
+                op["wanted"] = wanted
+            if workers:
+                allowed = [workers] if isinstance(workers, str) else list(workers)
+                op["restrictions"] = [[k, allowed] for k in piece]
+            if retries:
+                op["retries"] = [[k, int(retries)] for k in piece]
+            self._send(op)
+
+    def _graph_futures(self, dsk: Mapping, wanted: list, workers: Any = None, retries: int | None = None) -> list:
+        keys, payloads, deps = self._prepare(dsk, wanted)
+        self._reset_if_done(wanted)
+        futures = [Future(k, self) for k in wanted]
+        self._submit(keys, payloads, deps, list(dict.fromkeys(wanted)), workers, retries)
+        return futures
+
+    def get(self, dsk: Mapping, keys: Any, *, workers: Any = None, retries: int | None = None,
+            timeout: float | None = None, **kwargs: Any) -> Any:
+        """Compute ``keys`` of graph ``dsk`` on the cluster, like :func:`lazyarr.core.get`.
+
+        ``keys`` is one key or nested lists of keys; the result has the same nesting, lists
+        becoming tuples. A task's exception is raised with its original type, the worker's
+        traceback as ``__cause__``. Values in ``dsk`` may be futures (``{'x': future}``).
+
+        >>> # c.get({'x': 1, 'y': (add, 'x', 2)}, ['y', ['x']])  ->  (3, (1,))
+        """
+        if kwargs:
+            raise TypeError(f"Client.get() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        self._check_open()
+        flat = validate_keys(dsk, keys)
+        unique = list(dict.fromkeys(flat))
+        keys_out, payloads, deps = self._prepare(dsk, unique)
+        self._reset_if_done(unique)
+        with Client._Holding(self, unique):
+            self._submit(keys_out, payloads, deps, unique, workers, retries)
+            values = self._gather_keys(unique, timeout=timeout)
+        return pack_results(keys, values)
+
+    def compute(self, collections: Any, sync: bool = False, optimize_graph: bool = True,
+                workers: Any = None, retries: int | None = None, **kwargs: Any) -> Any:
+        """Start computing collections on the cluster; return a future per collection
+        (a list for a list), or the results if ``sync``."""
+        single = is_lazyarr_collection(collections)
+        colls = [collections] if single else list(collections)
+        for c in colls:
+            if not is_lazyarr_collection(c):
+                raise TypeError(f"Client.compute expects lazyarr collections, not {type(c).__name__}")
+        self._check_open()
+        dsk = dict(collections_to_graph(colls, optimize_graph, **kwargs))
+        wanted = []
+        for coll in colls:
+            out_keys = coll.__lazyarr_keys__()
+            finalize, extra = coll.__lazyarr_postcompute__()
+            fkey = f"finalize-{tokenize(finalize, extra, out_keys)}"
+            dsk[fkey] = (Finalize(finalize, extra), out_keys)
+            wanted.append(fkey)
+        futures = self._graph_futures(dsk, wanted, workers, retries)
+        if sync:
+            results = self.gather(futures)
+            return results[0] if single else results
+        return futures[0] if single else futures
+
+    def persist(self, collections: Any, optimize_graph: bool = True, workers: Any = None,
+                retries: int | None = None, **kwargs: Any) -> Any:
+        """Start computing collections and return same-type collections backed by futures, their
+        data kept on the workers (one collection, or a list for a list)."""
+        single = is_lazyarr_collection(collections)
+        colls = [collections] if single else list(collections)
+        for c in colls:
+            if not is_lazyarr_collection(c):
+                raise TypeError(f"Client.persist expects lazyarr collections, not {type(c).__name__}")
+        self._check_open()
+        dsk = collections_to_graph(colls, optimize_graph, **kwargs)
+        flat = list(dict.fromkeys(k for c in colls for k in flatten(c.__lazyarr_keys__())))
+        futures = dict(zip(flat, self._graph_futures(dsk, flat, workers, retries)))
+        out = []
+        for coll in colls:
+            rebuild, extra = coll.__lazyarr_postpersist__()
+            out.append(rebuild({k: futures[k] for k in flatten(coll.__lazyarr_keys__())}, *extra))
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ futures
+
+    def submit(self, func: Callable, *args: Any, key: Any = None, pure: bool = True, workers: Any = None,
+               retries: int | None = None, **kwargs: Any) -> Future:
+        """Run ``func(*args, **kwargs)`` on a worker; returns a :class:`Future`.
+
+        Futures among the arguments (at any depth of lists, tuples, sets, dicts) are replaced by
+        their values on the worker, without the data coming here. ``pure=True`` names the task
+        by its inputs (the same call twice is computed once); ``key=`` names it explicitly.
+        """
+        return self._submit_calls(func, [(args, kwargs)], [key] if key is not None else None, pure, workers,
+                                  retries)[0]
+
+    def map(self, func: Callable, *iterables: Iterable, key: Any = None, pure: bool = True, workers: Any = None,
+            retries: int | None = None, **kwargs: Any) -> list:
+        """``submit(func, *items, **kwargs)`` for the items of the iterables, zipped; one future each.
+
+        ``key`` may be a list of keys, or a prefix for the generated ones.
+        """
+        if not iterables:
+            raise TypeError("Client.map needs at least one iterable")
+        calls = [(items, kwargs) for items in zip(*iterables)]
+        keys = None
+        if isinstance(key, (list, tuple)):
+            if len(key) != len(calls):
+                raise ValueError(f"Client.map got {len(key)} keys for {len(calls)} calls")
+            keys = list(key)
+        return self._submit_calls(func, calls, keys, pure, workers, retries, prefix=key if isinstance(key, str) else None)
+
+    def _submit_calls(self, func: Callable, calls: list, keys: list | None, pure: bool, workers: Any,
+                      retries: int | None, prefix: str | None = None) -> list:
+        if not callable(func):
+            raise TypeError(f"the first argument must be a function, not {type(func).__name__}")
+        self._check_open()
+        name = prefix or funcname(func)
+        out_keys, payloads, deps_list = [], [], []
+        for i, (args, kwargs) in enumerate(calls):
+            refs: list = []
+            if futures_in(args) or futures_in(kwargs):
+                call = SubmitCall(func, _refs_for_futures(tuple(args), refs), _refs_for_futures(dict(kwargs), refs))
+            else:
+                call = SubmitCall(func, tuple(args), dict(kwargs), has_refs=False)
+            if keys is not None:
+                key = keys[i]
+            elif pure:
+                key = f"{name}-{tokenize(func, args, kwargs)}"
+            else:
+                key = f"{name}-{uuid.uuid4().hex}"
+            deps = list(dict.fromkeys(refs))
+            payloads.append(protocol.dumps_task((call, *refs), key))
+            out_keys.append(key)
+            deps_list.append(deps)
+        self._reset_if_done(out_keys)
+        futures = [Future(k, self) for k in out_keys]
+        self._submit(out_keys, payloads, deps_list, list(dict.fromkeys(out_keys)), workers, retries)
+        return futures
+
+    def gather(self, futures: Any, errors: str = "raise", timeout: float | None = None) -> Any:
+        """The values of futures, in the same structure (a future, or lists/tuples/dicts of them).
+
+        ``errors='skip'`` leaves failed futures out of lists instead of raising.
+        """
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+        self._check_open()
+        found = futures_in(futures)
+        good = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for f in found:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not f._state.event.wait(left):
+                raise TimeoutError(f"future {f.key!r} was not done within {timeout} s")
+            if f.status == ERROR and errors == "raise":
+                raise f._state.exception()
+            if f.status == CANCELLED and errors == "raise":
+                raise CancelledError(f"future {f.key!r} was cancelled")
+            if f.status not in (ERROR, CANCELLED):
+                good.append(f.key)
+        values = self._gather_keys(list(dict.fromkeys(good)), timeout=timeout)
+
+        def rebuild(x: Any) -> Any:
+            typ = type(x)
+            if typ is Future:
+                return values[x.key]
+            if typ in (list, tuple, set, frozenset):
+                return typ(rebuild(i) for i in x if type(i) is not Future or i.key in values)
+            if typ is dict:
+                return {k: rebuild(v) for k, v in x.items() if type(v) is not Future or v.key in values}
+            return x
+
+        return rebuild(futures)
+
+    def _gather_keys(self, keys: list, timeout: float | None = None) -> dict:
+        """Wait for ``keys`` (wanted by this client) and bring their values here."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values: dict = {}
+        remaining = list(keys)
+        attempt = 0
+        while remaining:
+            for key in remaining:
+                state = self._states.get(key)
+                if state is None:
+                    raise ClientClosedError(f"key {key!r} is not held by this client")
+                while not state.event.wait(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))):
+                    self._check_open()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"key {key!r} was not computed within {timeout} s")
+                if state.status == ERROR:
+                    raise state.exception()
+                if state.status == CANCELLED:
+                    raise CancelledError(f"key {key!r} was cancelled")
+            pending = self._request({"op": "gather", "keys": remaining}, deadline, keys=remaining)
+            for key, value in pending.values.items():
+                obj = protocol.deserialize(value)
+                if key in pending.errors:
+                    raise obj[0]
+                values[key] = obj
+            remaining = [k for k in dict.fromkeys(pending.missing) if k not in values]
+            if remaining:
+                attempt += 1
+                if attempt > _GATHER_RETRIES:
+                    raise RuntimeError(f"could not fetch keys {remaining[:5]!r} from the cluster "
+                                       f"after {attempt} attempts")
+                time.sleep(min(0.01 * attempt, 0.25))
+        return values
+
+    def _request(self, op: dict, deadline: float | None = None, keys: Sequence | None = None) -> _Pending:
+        """Send ``op`` with a new request id and wait for its answer."""
+        rid = next(self._rid)
+        pending = _Pending(keys)
+        op["rid"] = rid
+        with self._lock:
+            self._pending[rid] = pending
+        try:
+            self._send(op)
+            while not pending.event.wait(0.1):
+                self._check_open()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"the scheduler did not answer {op['op']!r} in time")
+        finally:
+            with self._lock:
+                self._pending.pop(rid, None)
+        if not pending.ok:
+            error = pending.value
+            if isinstance(error, BaseException):
+                raise error
+            kind, message = error
+            raise (KeyError if kind == "KeyError" else RuntimeError)(message)
+        return pending
+
+    def cancel(self, futures: Any) -> bool:
+        """Stop wanting the futures' keys: they become ``'cancelled'`` and the cluster drops
+        work and data nobody else needs."""
+        found = [futures] if type(futures) is Future else futures_in(futures)
+        keys = list(dict.fromkeys(f.key for f in found))
+        callbacks = []
+        with self._lock:
+            for key in keys:
+                state = self._states.get(key)
+                if state is not None and state.status != ERROR:
+                    state.cancel()
+                    callbacks.extend(state.callbacks)
+                    state.callbacks = []
+        if keys and not self._closed:
+            self._send({"op": "release-keys", "keys": keys})
+        for fn, fut in callbacks:
+            _run_callback(fn, fut)
+        return True
+
+    def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, hash: bool = True,
+                timeout: float | None = None) -> Any:
+        """Send data to workers; returns futures (one for an object, a list for a list, a dict for
+        a dict keyed like it). Waits until the workers hold the data."""
+        self._check_open()
+        if isinstance(data, dict):
+            items = list(data.items())
+            keys = [k for k, _ in items]
+            values = [v for _, v in items]
+        elif isinstance(data, (list, tuple, set, frozenset)):
+            values = list(data)
+            keys = None
+        else:
+            values = [data]
+            keys = None
+        if keys is None:
+            keys = [f"{type(v).__name__}-{tokenize(v) if hash else uuid.uuid4().hex}" for v in values]
+        payloads = []
+        for key, value in zip(keys, values):
+            try:
+                payloads.append(protocol.serialize(value))
+            except SerializationError as e:
+                raise SerializationError(f"cannot scatter key {key!r}: {e}") from e
+        self._reset_if_done(keys)
+        futures = [Future(k, self) for k in keys]
+        op: dict = {"op": "scatter", "keys": keys, "values": payloads, "broadcast": bool(broadcast)}
+        if workers:
+            op["workers"] = [workers] if isinstance(workers, str) else list(workers)
+        self._send(op)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for f in futures:
+            while not f._state.event.wait(0.1):
+                self._check_open()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"scatter of {len(futures)} values not done within {timeout} s "
+                                       f"(are there workers?)")
+            if f.status == ERROR:
+                raise f._state.exception()
+        if isinstance(data, dict):
+            return dict(zip(keys, futures))
+        if isinstance(data, (list, tuple, set, frozenset)):
+            return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
+        return futures[0]
+
+    # ------------------------------------------------------------------ named collections
+
+    def set_collection(self, name: str, collection: Any) -> None:
+        """Store ``collection`` on the scheduler under ``name`` (replacing any); data it holds
+        through futures (a persisted collection) stays on the workers as long as it is stored."""
+        if not isinstance(name, str):
+            raise TypeError(f"a collection name must be a str, not {type(name).__name__}")
+        if not is_lazyarr_collection(collection):
+            raise TypeError(f"set_collection stores lazyarr collections, not {type(collection).__name__}")
+        self._check_open()
+        with _Collecting() as keys:
+            try:
+                blob = protocol.serialize(collection)
+            except SerializationError as e:
+                raise SerializationError(f"cannot store collection {name!r}: {e}") from e
+        self._request({"op": "set-collection", "name": name, "blob": blob, "keys": list(dict.fromkeys(keys))})
+
+    def get_collection(self, name: str) -> Any:
+        """The collection stored under ``name`` (same type, computes the same); raises KeyError."""
+        self._check_open()
+        reply = self._request({"op": "get-collection", "name": name}).value
+        keys = list(reply["keys"])
+        try:
+            with _Unpickling(self):
+                collection = protocol.deserialize(reply["blob"])
+        finally:
+            # the scheduler counted us as wanting these keys; our futures now hold them
+            if keys:
+                self._send({"op": "want-keys", "keys": keys})
+                self._send({"op": "release-keys", "keys": [k for k in keys if k not in self._refcount]})
+        return collection
+
+    def list_collections(self) -> list:
+        """Names of the collections stored on the scheduler."""
+        self._check_open()
+        return list(self._request({"op": "list-collections"}).value)
+
+    def delete_collection(self, name: str) -> None:
+        """Remove a stored collection (raises KeyError if there is none by that name)."""
+        self._check_open()
+        self._request({"op": "delete-collection", "name": name})
+
+    def scheduler_info(self) -> dict:
+        """Workers (threads, memory, tasks), task counts, clients and collections."""
+        self._check_open()
+        return self._request({"op": "scheduler-info"}).value
+
+
+def default_client_after(closed: Client) -> Any:
+    """The default scheduler to fall back to when ``closed`` was the previous default."""
+    previous = getattr(closed, "_previous_default", None)
+    while isinstance(previous, Client) and previous.closed:
+        previous = getattr(previous, "_previous_default", None)
+    return previous

@@ -1,0 +1,474 @@
+"""LocalCluster: a scheduler and workers on this machine, owned by this process.
+
+>>> from runtime import LocalCluster, Client
+>>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:    # doctest: +SKIP
+...     with Client(cluster) as client:
+...         client.submit(sum, [1, 2, 3]).result()
+6
+
+The scheduler serves from a background thread of this process. Workers run as separate Python
+processes (``python -m runtime.cli worker ... --lifeline``), or as threads of this process with
+``processes=False``. Every worker process reads a *lifeline* pipe on its stdin: when this process
+closes the cluster, exits, or dies without cleaning up, the pipe reaches end-of-file and the
+worker shuts itself down, so no worker outlives its owner. ``close()`` joins every process and
+thread; a finalizer does the same at garbage collection and at interpreter exit.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from .cli import normalize_address, parse_memory_limit
+
+__all__ = ["LocalCluster", "WorkerProcess", "default_sizes", "scheduler_workers"]
+
+logger = logging.getLogger("runtime.cluster")
+
+#: Seconds a worker gets to close cleanly before it is terminated, then killed.
+WORKER_CLOSE_TIMEOUT = 10.0
+
+
+def default_sizes(n_workers: int | None, threads_per_worker: int | None, processes: bool,
+                  cores: int | None = None) -> tuple[int, int]:
+    """Workers and threads per worker that fill a machine of ``cores`` cores.
+
+    With processes, small machines get one single-threaded worker per core; larger ones a
+    balance of processes and threads. Without processes, one worker holds every core.
+
+    >>> default_sizes(None, None, True, cores=2)
+    (2, 1)
+    >>> default_sizes(None, None, True, cores=16)
+    (4, 4)
+    >>> default_sizes(None, None, False, cores=8)
+    (1, 8)
+    >>> default_sizes(3, None, True, cores=8)
+    (3, 2)
+    """
+    cores = cores or os.cpu_count() or 1
+    if n_workers is not None and threads_per_worker is not None:
+        return n_workers, threads_per_worker
+    if n_workers is not None:
+        return n_workers, max(1, cores // max(1, n_workers))
+    if threads_per_worker is not None:
+        return max(1, cores // threads_per_worker), threads_per_worker
+    if not processes:
+        return 1, cores
+    if cores <= 4:
+        return cores, 1
+    # The smallest factor of cores that is at least its square root: 16 -> 4x4, 12 -> 4x3, 6 -> 3x2.
+    root = cores ** 0.5
+    procs = min(f for f in range(1, cores + 1) if cores % f == 0 and f >= root)
+    return procs, cores // procs
+
+
+def scheduler_workers(scheduler: Any) -> dict[str, dict]:
+    """The workers a running :class:`~runtime.scheduler.Scheduler` knows, by address.
+
+    Each value holds at least ``name``, ``nthreads`` and ``memory_limit``. Read in the
+    scheduler's own thread, so the table is never seen half-updated.
+    """
+    return scheduler.sync(lambda state: {
+        address: {"name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit}
+        for address, ws in state.workers.items()})
+
+
+# ----------------------------------------------------------------------------------------------
+# Worker processes
+
+
+def _package_root() -> str:
+    """The directory holding the ``runtime`` package, so children import the same code as we do."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _extra_sys_path() -> list[str]:
+    """Entries of ``sys.path`` that a fresh interpreter would not have: not the standard library
+    nor site-packages (a child finds those itself, and they must stay behind PYTHONPATH)."""
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    extra = []
+    for entry in sys.path:
+        path = os.path.realpath(entry or os.getcwd())
+        if os.path.isdir(path) and not any(path == p or path.startswith(p + os.sep) for p in prefixes):
+            extra.append(path)
+    return extra
+
+
+class WorkerProcess:
+    """One worker in its own Python process, owned (and eventually joined) by this process.
+
+    The child runs ``python -m runtime.cli worker SCHEDULER --lifeline ...`` with its stdin on a
+    pipe we hold: closing the pipe asks it to close cleanly (its tasks and data are handed back
+    to the scheduler), and if we die the pipe closes by itself.
+    """
+
+    def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
+                 hostname: str = "127.0.0.1", log_level: str = "warning", announce: bool = False) -> None:
+        self.scheduler = normalize_address(scheduler)
+        self.name = name
+        self.nthreads = nthreads
+        self.memory_limit = memory_limit
+        self.hostname = hostname
+        self.log_level = log_level
+        self.announce = announce
+        self.address: str | None = None
+        self.reported = False
+        self._proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        """The command line that starts the child."""
+        cmd = [sys.executable, "-m", "runtime.cli", "worker", self.scheduler, "--lifeline",
+               "--name", self.name, "--nthreads", str(self.nthreads), "--host", self.hostname,
+               "--memory-limit", str(self.memory_limit or 0), "--log-level", self.log_level]
+        if not self.announce:
+            cmd.append("--no-announce")
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: ours, with our import path and native thread pools sized.
+
+        The child gets this process's extra ``sys.path`` entries (the script's directory, paths
+        added by the user or by pytest), so functions pickled by reference from modules we can
+        import can be imported by the worker too, as with ``multiprocessing``'s spawn.
+        """
+        env = dict(os.environ)
+        paths = [_package_root()] + _extra_sys_path() + env.get("PYTHONPATH", "").split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+        # Native thread pools sized to the worker, or every worker would grab every core.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env.setdefault(var, str(self.nthreads))
+        return env
+
+    def start(self) -> "WorkerProcess":
+        """Start the child process and return at once (see :meth:`LocalCluster.wait_for_workers`)."""
+        if self._proc is not None:
+            raise RuntimeError(f"worker process {self.name!r} was already started")
+        # A new session: Ctrl-C in a terminal interrupts the owner, which then closes us in order.
+        self._proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, env=self.environment(),
+                                      start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        if self._proc is None:
+            raise RuntimeError(f"worker process {self.name!r} has not been started")
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code, or ``None`` while it runs."""
+        return None if self._proc is None else self._proc.poll()
+
+    def poll(self) -> int | None:
+        """Same as :attr:`returncode`."""
+        return self.returncode
+
+    def is_alive(self) -> bool:
+        """Is the child running?"""
+        return self._proc is not None and self._proc.poll() is None
+
+    def request_close(self) -> None:
+        """Ask the child to close cleanly (closes its lifeline); returns at once."""
+        if self._proc is not None and self._proc.stdin is not None and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except OSError:  # it already exited and the pipe is broken: nothing to ask
+                pass
+
+    def join(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> int | None:
+        """Wait up to ``timeout`` seconds for the child to exit; then terminate and finally kill it."""
+        proc = self._proc
+        if proc is None:
+            return None
+        self.request_close()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("worker process %s (pid %d) did not close within %.1f s; terminating it",
+                           self.name, proc.pid, timeout)
+        proc.terminate()
+        try:
+            return proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> int | None:
+        """Close the child cleanly and join it."""
+        return self.join(timeout)
+
+    def __repr__(self) -> str:
+        state = "not started" if self._proc is None else ("running" if self.is_alive() else f"exited {self.returncode}")
+        return f"<WorkerProcess {self.name!r} {self.address or ''} {state}>"
+
+
+class _ThreadWorker:
+    """A :class:`~runtime.worker.Worker` in this process, with the same handle API as WorkerProcess."""
+
+    def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
+                 hostname: str = "127.0.0.1") -> None:
+        self.scheduler = scheduler
+        self.name = name
+        self.nthreads = nthreads
+        self.memory_limit = memory_limit
+        self.hostname = hostname
+        self.worker: Any = None
+        self.reported = False
+
+    @property
+    def address(self) -> str | None:
+        """The worker's peer address."""
+        return None if self.worker is None else self.worker.address
+
+    def start(self) -> "_ThreadWorker":
+        """Construct the worker; it serves from its own threads."""
+        from .worker import Worker
+
+        self.worker = Worker(scheduler=self.scheduler, hostname=self.hostname, nthreads=self.nthreads,
+                             name=self.name, memory_limit=self.memory_limit)
+        return self
+
+    def is_alive(self) -> bool:
+        """Has the worker been started and not closed?"""
+        return self.worker is not None
+
+    def poll(self) -> int | None:
+        """``None`` while running, ``0`` once closed (mirrors :meth:`WorkerProcess.poll`)."""
+        return None if self.worker is not None else 0
+
+    def request_close(self) -> None:
+        """Close the worker (in-process closing is synchronous)."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.close()
+
+    def join(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> int | None:
+        """Close the worker if still open."""
+        self.request_close()
+        return 0
+
+    close = join
+
+    def __repr__(self) -> str:
+        return f"<ThreadWorker {self.name!r} {self.address or ''} {'running' if self.worker else 'closed'}>"
+
+
+# ----------------------------------------------------------------------------------------------
+# LocalCluster
+
+
+class _Resources:
+    """Everything a LocalCluster owns, closable without the cluster object (for the finalizer)."""
+
+    def __init__(self) -> None:
+        self.scheduler: Any = None
+        self.workers: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            workers = list(self.workers.values())
+            self.workers.clear()
+        _close_workers(workers, timeout)
+        if self.scheduler is not None:
+            self.scheduler.close()
+
+
+def _close_workers(workers: list, timeout: float) -> None:
+    """Close many workers at once: ask all, then join all, so their shutdowns overlap."""
+    deadline = time.monotonic() + timeout
+    processes = [w for w in workers if isinstance(w, WorkerProcess)]
+    threads = [w for w in workers if not isinstance(w, WorkerProcess)]
+    for w in processes:
+        w.request_close()
+    for w in threads:
+        w.join(timeout)
+    for w in processes:
+        w.join(max(0.5, deadline - time.monotonic()))
+
+
+class LocalCluster:
+    """A scheduler and workers on this machine, started now and closed by :meth:`close`.
+
+    Parameters
+    ----------
+    n_workers, threads_per_worker:
+        Defaults fill the machine (see :func:`default_sizes`). ``n_workers=0`` starts only the
+        scheduler; add workers later with :meth:`scale`.
+    processes:
+        ``True``: each worker is its own Python process. ``False``: workers are threads of this
+        process (no start-up cost, but tasks share this process's GIL).
+    memory_limit:
+        Per worker: ``None`` or ``'auto'`` shares the machine's memory evenly between the
+        workers; a size such as ``'4GB'`` or a number of bytes; ``0`` for no limit.
+    hostname:
+        The loopback or local address to listen on (``'127.0.0.1'``).
+    timeout:
+        Seconds to wait for workers to register before raising ``TimeoutError``.
+    """
+
+    def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
+                 processes: bool = True, memory_limit: int | str | None = None, hostname: str = "127.0.0.1",
+                 port_to_workers: int = 0, port_to_clients: int = 0, timeout: float = 30.0,
+                 log_level: str = "warning") -> None:
+        for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{label} must be a non-negative integer, not {value!r}")
+        if threads_per_worker == 0:
+            raise ValueError("threads_per_worker must be at least 1")
+        n, threads = default_sizes(n_workers, threads_per_worker, processes)
+        self.processes = bool(processes)
+        self.threads_per_worker = threads
+        self._memory_spec = "auto" if memory_limit is None else memory_limit
+        self.memory_limit = parse_memory_limit(self._memory_spec, max(1, n))
+        self.hostname = hostname
+        self.timeout = timeout
+        self.log_level = log_level
+        self._names = itertools.count()
+        self._resources = _Resources()
+        self._finalizer = weakref.finalize(self, self._resources.close)
+
+        from .scheduler import Scheduler
+
+        self._resources.scheduler = Scheduler(hostname=hostname, port_to_workers=port_to_workers,
+                                              port_to_clients=port_to_clients)
+        try:
+            self.scale(n)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- addresses and members ---------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> Any:
+        """The in-process :class:`~runtime.scheduler.Scheduler`."""
+        return self._resources.scheduler
+
+    @property
+    def scheduler_address(self) -> str:
+        """The address clients connect to, ``tcp://127.0.0.1:PORT``."""
+        return self.scheduler.address_to_clients
+
+    @property
+    def scheduler_address_to_workers(self) -> str:
+        """The address workers connect to (to add workers by hand: ``lazyarr-worker <this>``)."""
+        return self.scheduler.address_to_workers
+
+    @property
+    def workers(self) -> dict[str, Any]:
+        """The running workers by name: :class:`WorkerProcess` handles, or in-process workers."""
+        return dict(self._resources.workers)
+
+    @property
+    def status(self) -> str:
+        """``'running'`` or ``'closed'``."""
+        return "closed" if self._resources.closed else "running"
+
+    # -- scaling -------------------------------------------------------------------------------
+
+    def scale(self, n: int, timeout: float | None = None) -> None:
+        """Run exactly ``n`` workers: start new ones, or close the newest cleanly.
+
+        Returns when the scheduler has registered every new worker (or forgotten every closed
+        one). A closing worker hands its work back: tasks it held are recomputed or their data
+        fetched elsewhere, so computations in flight still finish with the right answer.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"scale() takes a non-negative number of workers, not {n!r}")
+        if self._resources.closed:
+            raise RuntimeError("this LocalCluster is closed")
+        timeout = self.timeout if timeout is None else timeout
+        current = list(self._resources.workers)
+        if n > len(current):
+            self._start_workers(n - len(current), timeout)
+        elif n < len(current):
+            self._stop_workers(current[n:], timeout)
+
+    def _start_workers(self, count: int, timeout: float) -> None:
+        started = []
+        for _ in range(count):
+            name = str(next(self._names))
+            handle = self._make_worker(name)
+            self._resources.workers[name] = handle
+            started.append(handle)
+            handle.start()
+        self._wait_registered({h.name for h in started}, started, timeout)
+
+    def _make_worker(self, name: str) -> Any:
+        kwargs = dict(name=name, nthreads=self.threads_per_worker, memory_limit=self.memory_limit,
+                      hostname=self.hostname)
+        if self.processes:
+            return WorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level, **kwargs)
+        return _ThreadWorker(self.scheduler_address_to_workers, **kwargs)
+
+    def _stop_workers(self, names: list[str], timeout: float) -> None:
+        handles = [self._resources.workers.pop(name) for name in names]
+        _close_workers(handles, timeout)
+        gone = set(names)
+        deadline = time.monotonic() + timeout
+        while any(info.get("name") in gone for info in scheduler_workers(self.scheduler).values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the scheduler still lists closed workers {sorted(gone)} after {timeout} s")
+            time.sleep(0.005)
+
+    def _wait_registered(self, names: set[str], handles: list, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            registered = {info.get("name"): address for address, info in scheduler_workers(self.scheduler).items()}
+            if names <= registered.keys():
+                for handle in handles:
+                    if isinstance(handle, WorkerProcess):
+                        handle.address = registered[handle.name]
+                return
+            for handle in handles:
+                if handle.poll() is not None:
+                    raise RuntimeError(f"worker {handle.name!r} exited with code {handle.poll()} while starting; "
+                                       "see its error output above")
+            if time.monotonic() > deadline:
+                missing = sorted(names - registered.keys())
+                raise TimeoutError(f"workers {missing} did not register with the scheduler at "
+                                   f"{self.scheduler_address_to_workers} within {timeout} s")
+            time.sleep(0.002)
+
+    def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
+        """Block until the scheduler has at least ``n`` workers (including ones started by hand)."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while len(scheduler_workers(self.scheduler)) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {n} workers registered within {timeout} s")
+            time.sleep(0.005)
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> None:
+        """Close every worker (joining processes and threads), then the scheduler. Idempotent."""
+        if self._finalizer.alive:
+            self._finalizer.detach()
+            self._resources.close(timeout)
+
+    def __enter__(self) -> "LocalCluster":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._resources.closed:
+            return "LocalCluster(closed)"
+        kind = "processes" if self.processes else "threads"
+        return (f"LocalCluster({self.scheduler_address!r}, workers={len(self._resources.workers)}, "
+                f"threads_per_worker={self.threads_per_worker}, {kind})")

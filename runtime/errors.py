@@ -1,0 +1,90 @@
+"""Exceptions raised by the runtime, each naming the problem it reports.
+
+They are plain module-level classes so that they pickle by reference: the scheduler creates some
+of them (a lost key, an unknown dependency) and sends them, pickled, to clients.
+"""
+from __future__ import annotations
+
+from concurrent.futures import CancelledError
+from typing import Any
+
+__all__ = [
+    "ProtocolError",
+    "VersionMismatchError",
+    "MessageTooLargeError",
+    "SerializationError",
+    "ConnectionTimeoutError",
+    "SchedulerGoneError",
+    "RemoteTraceback",
+    "LostDataError",
+    "MissingDependencyError",
+    "KilledWorker",
+    "CancelledError",
+    "ClientClosedError",
+]
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the runtime's wire format (garbage, truncated, malformed)."""
+
+
+class VersionMismatchError(ProtocolError):
+    """The peer speaks another version of the wire protocol."""
+
+    def __init__(self, ours: int, theirs: int, detail: str = ""):
+        self.ours = ours
+        self.theirs = theirs
+        msg = (f"protocol version mismatch: this side speaks lazyarr runtime protocol version {ours}, "
+               f"the peer speaks version {theirs}; run the same lazyarr version everywhere")
+        if detail:
+            msg += f" (peer said: {detail})"
+        super().__init__(msg)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.ours, self.theirs))
+
+
+class MessageTooLargeError(ProtocolError):
+    """A message frame is larger than the configured ``runtime.max-message-size``."""
+
+
+class SerializationError(TypeError):
+    """A function, argument or result could not be pickled; nothing was sent."""
+
+
+class ConnectionTimeoutError(TimeoutError):
+    """Nothing answered at an address within the timeout."""
+
+
+class SchedulerGoneError(ConnectionError):
+    """The scheduler stopped answering while the client waited for it."""
+
+
+class ClientClosedError(RuntimeError):
+    """The client was closed; its futures can no longer be used."""
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised on a worker (set as ``__cause__``)."""
+
+    def __init__(self, tb: str):
+        self.tb = tb
+        super().__init__(tb)
+
+    def __str__(self) -> str:
+        return "\n" + self.tb
+
+
+class LostDataError(RuntimeError):
+    """Data that cannot be recomputed (it was scattered) was held only by workers that left."""
+
+
+class MissingDependencyError(KeyError):
+    """A task depends on a key the scheduler does not know (its future was released)."""
+
+    def __str__(self) -> str:  # KeyError's str() quotes its argument; keep the sentence readable
+        return str(self.args[0]) if self.args else ""
+
+
+class KilledWorker(RuntimeError):
+    """A task was running on too many workers that died (room for the resilience work)."""

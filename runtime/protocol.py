@@ -1,0 +1,418 @@
+"""The wire format shared by scheduler, workers and clients: framing, versioning, serialization.
+
+Every message is one ZeroMQ multipart message (after the ROUTER's routing-id frame, if any)::
+
+    frame 0      b"LZR" + bytes([VERSION]) + msgpack([op, op, ...])      the control header
+    frame 1...   out-of-band payload frames referenced from the header
+
+* The 4-byte prefix (magic + protocol version) is checked before anything is decoded, so a peer
+  speaking another version gets a :class:`~runtime.errors.VersionMismatchError` naming both
+  versions, and garbage is recognised at once. The prefix layout never changes between versions.
+* The header is a msgpack array of **ops**, each a dict with an ``'op'`` name: several ops to the
+  same peer travel in one message (batching). msgpack never executes code, so decoding a header
+  from an untrusted peer is safe. It is decoded with ``use_list=False``: msgpack arrays come back
+  as tuples, which makes task keys (str/bytes/int/float or tuples of them) round-trip exactly, since
+  a key never contains a list.
+* **User payloads** (a task's computation, an argument, a result, an exception) are pickled
+  (protocol 5, cloudpickle for what plain pickle cannot do) by the side that owns them. A small
+  payload travels inside the header as a msgpack ``bin``; a payload with large buffers
+  (NumPy/pandas memory, >= :data:`OOB_THRESHOLD` bytes) becomes a :class:`Serialized` whose pickle
+  stream and raw buffers are separate frames, referenced from the header by a msgpack ext
+  (:data:`EXT_FRAMES`). Buffers are sent with ``copy=False`` and received as ``zmq.Frame`` objects
+  whose memory the unpickled arrays use directly: no pickling of array bodies, no extra copies.
+* The scheduler decodes headers but never unpickles payloads: it keeps them as opaque ``bytes`` or
+  :class:`Serialized` and re-sends them (the same ``zmq.Frame`` objects, zero-copy).
+
+>>> ops = decode(encode([{'op': 'ping', 'key': ('x', 1), 'payload': serialize([1, 2])}]))
+>>> ops[0]['key'], deserialize(ops[0]['payload'])
+(('x', 1), [1, 2])
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import struct
+import sys
+import threading
+import time
+import types
+from collections import OrderedDict
+from typing import Any, Iterable, Sequence
+
+import cloudpickle
+import msgpack
+import zmq
+
+from lazyarr import config
+from lazyarr.utils import parse_bytes
+
+from .errors import ProtocolError, SerializationError, VersionMismatchError
+
+__all__ = [
+    "VERSION",
+    "MAGIC",
+    "OOB_THRESHOLD",
+    "Serialized",
+    "serialize",
+    "deserialize",
+    "dumps_task",
+    "loads_task",
+    "encode",
+    "decode",
+    "error_frames",
+    "sizeof",
+    "max_message_size",
+    "configure_socket",
+    "RateLimitedLog",
+]
+
+#: Wire protocol version: bump on any incompatible change of the header layout or of an op.
+VERSION = 1
+MAGIC = b"LZR"
+_PREFIX = MAGIC + bytes([VERSION])
+#: msgpack ext code of a reference to out-of-band frames: payload ``struct('<II', first, count)``.
+EXT_FRAMES = 1
+#: Buffers at least this large are sent as their own frames instead of inside the pickle stream.
+OOB_THRESHOLD = 64 * 1024
+
+config.update_defaults({
+    "runtime": {
+        # Largest single frame any runtime socket accepts (zmq.MAXMSGSIZE); a peer sending more is
+        # disconnected. Bounds what one hostile peer can make us allocate per frame.
+        "max-message-size": "4GiB",
+        "connect-timeout": 10,
+        "heartbeat-interval": 0.5,
+        "worker-timeout": 10,
+        "client-timeout": 60,
+        "scheduler-timeout": 30,
+        "fetch-timeout": 30,
+        # Placement: a worker holds its thread count of ready tasks plus enough to cover this many
+        # seconds of work (from measured task durations), clamped to the two bounds below.
+        "queue-seconds": 0.01,
+        "min-buffer": 1,
+        "max-buffer": 256,
+    }
+})
+
+_LOG_PROTOCOL = logging.getLogger("runtime.protocol")
+
+
+class Serialized:
+    """A pickled payload split into frames: the pickle stream, then its out-of-band buffers.
+
+    Opaque to the scheduler, which forwards it as is.
+    """
+
+    __slots__ = ("frames",)
+
+    def __init__(self, frames: Sequence):
+        self.frames = tuple(frames)
+
+    @property
+    def nbytes(self) -> int:
+        """Total size of the frames in bytes."""
+        return sum(_nbytes(f) for f in self.frames)
+
+    def __repr__(self) -> str:
+        return f"<Serialized: {len(self.frames)} frames, {self.nbytes} bytes>"
+
+
+def _nbytes(frame: Any) -> int:
+    if isinstance(frame, zmq.Frame):
+        return len(frame)
+    return memoryview(frame).nbytes
+
+
+def _buffer(frame: Any) -> Any:
+    return frame.buffer if isinstance(frame, zmq.Frame) else frame
+
+
+# ---------------------------------------------------------------------------------------------
+# payloads: pickle protocol 5 with out-of-band buffers, cloudpickle when plain pickle cannot
+
+
+def _dumps_with_buffers(obj: Any, dumper: Any) -> bytes | Serialized:
+    buffers: list = []
+
+    def keep_large(pb: pickle.PickleBuffer) -> bool:
+        raw = pb.raw()
+        if raw.nbytes < OOB_THRESHOLD:
+            return True  # small: stays inside the pickle stream
+        buffers.append(raw)
+        return False
+
+    data = dumper(obj, protocol=5, buffer_callback=keep_large)
+    if buffers:
+        return Serialized([data, *buffers])
+    return data
+
+
+def serialize(obj: Any) -> bytes | Serialized:
+    """Pickle ``obj`` for the wire: ``bytes`` if small, else a :class:`Serialized` with its buffers.
+
+    Plain pickle first (fast); cloudpickle if that fails or if the stream refers to ``__main__``
+    (which other processes cannot import). Raises :class:`SerializationError` if neither works.
+
+    >>> serialize(3) == pickle.dumps(3, protocol=5)
+    True
+    """
+    try:
+        out = _dumps_with_buffers(obj, pickle.dumps)
+        if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
+            return out
+    except Exception:
+        pass
+    try:
+        return _dumps_with_buffers(obj, cloudpickle.dumps)
+    except Exception as e:
+        raise SerializationError(f"cannot serialize {_describe(obj)}: {type(e).__name__}: {e}") from e
+
+
+def deserialize(payload: bytes | Serialized | Any) -> Any:
+    """Unpickle what :func:`serialize` made (from bytes, frames or ``zmq.Frame`` objects)."""
+    if type(payload) is Serialized:
+        frames = payload.frames
+        return pickle.loads(_buffer(frames[0]), buffers=[_buffer(f) for f in frames[1:]])
+    return pickle.loads(_buffer(payload))
+
+
+def _describe(obj: Any) -> str:
+    text = repr(obj) if not isinstance(obj, (list, dict, tuple)) else type(obj).__name__
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (type {type(obj).__module__}.{type(obj).__qualname__})"
+
+
+# Functions that plain pickle cannot pass by reference (lambdas, closures, __main__) are pickled
+# by value once and the bytes reused for every task that calls them; workers unpickle each
+# distinct function once.
+_FUNC_CACHE_SIZE = 512
+_dumped_functions: OrderedDict = OrderedDict()
+_loaded_functions: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _lru_put(cache: OrderedDict, key: Any, value: Any) -> None:
+    with _cache_lock:
+        cache[key] = value
+        if len(cache) > _FUNC_CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def _function_bytes(func: types.FunctionType) -> bytes:
+    try:
+        cached = _dumped_functions.get(func)
+    except TypeError:
+        cached = None
+    if cached is None:
+        cached = cloudpickle.dumps(func, protocol=5)
+        try:
+            _lru_put(_dumped_functions, func, cached)
+        except TypeError:
+            pass
+    return cached
+
+
+def _load_function(data: bytes) -> Any:
+    """Unpickle a function pickled by value, once per distinct byte string (worker side)."""
+    func = _loaded_functions.get(data)
+    if func is None:
+        func = cloudpickle.loads(data)
+        _lru_put(_loaded_functions, data, func)
+    return func
+
+
+def _by_reference(func: types.FunctionType) -> bool:
+    """Can ``func`` be found again by module and qualified name in another process?"""
+    module = getattr(func, "__module__", None)
+    if not module or module == "__main__":
+        return False
+    obj: Any = sys.modules.get(module)
+    for part in getattr(func, "__qualname__", "<").split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return False
+    return obj is func
+
+
+class _TaskPickler(cloudpickle.Pickler):
+    """cloudpickle, with by-value functions replaced by their cached bytes."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is types.FunctionType and not _by_reference(obj):
+            return _load_function, (_function_bytes(obj),)
+        return super().reducer_override(obj)
+
+
+def dumps_task(comp: Any, key: Any = None) -> bytes | Serialized:
+    """Pickle one task's computation for the wire (the client calls this for every task).
+
+    Raises :class:`SerializationError` naming the key and the cause if it cannot be pickled.
+
+    >>> from operator import add
+    >>> loads_task(dumps_task((add, 'x', 1)))
+    (<built-in function add>, 'x', 1)
+    """
+    try:
+        out = _dumps_with_buffers(comp, pickle.dumps)
+        if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
+            return out
+    except Exception:
+        pass
+
+    def dumper(obj: Any, protocol: int, buffer_callback: Any) -> bytes:
+        import io
+
+        f = io.BytesIO()
+        _TaskPickler(f, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+        return f.getvalue()
+
+    try:
+        return _dumps_with_buffers(comp, dumper)
+    except Exception as e:
+        where = f" of key {key!r}" if key is not None else ""
+        raise SerializationError(
+            f"cannot serialize the task{where}: {type(e).__name__}: {e}; its function and arguments "
+            f"must be picklable (cloudpickle) to run on workers"
+        ) from e
+
+
+def loads_task(payload: bytes | Serialized) -> Any:
+    """Unpickle a computation made by :func:`dumps_task` (worker side)."""
+    return deserialize(payload)
+
+
+def sizeof(obj: Any) -> int:
+    """A cheap estimate of the bytes ``obj`` holds (``.nbytes`` when it has one).
+
+    >>> sizeof(b'abc') > 3
+    True
+    """
+    nbytes = getattr(obj, "nbytes", None)
+    if type(nbytes) is int:
+        return nbytes
+    try:
+        return sys.getsizeof(obj)
+    except Exception:
+        return 64
+
+
+# ---------------------------------------------------------------------------------------------
+# control headers
+
+
+def encode(ops: Iterable[dict]) -> list:
+    """Frames for a batch of ops: the header, then any out-of-band payload frames.
+
+    >>> frames = encode([{'op': 'x'}])
+    >>> frames[0][:4] == MAGIC + bytes([VERSION])
+    True
+    """
+    frames: list = [b""]
+
+    def default(obj: Any) -> Any:
+        if type(obj) is Serialized:
+            first = len(frames) - 1
+            frames.extend(obj.frames)
+            return msgpack.ExtType(EXT_FRAMES, struct.pack("<II", first, len(obj.frames)))
+        if isinstance(obj, (set, frozenset)):
+            return list(obj)
+        raise TypeError(f"cannot put a {type(obj).__name__} in a control message")
+
+    frames[0] = _PREFIX + msgpack.packb(list(ops), default=default, use_bin_type=True)
+    return frames
+
+
+def decode(frames: Sequence) -> tuple:
+    """The ops of a message; raises :class:`ProtocolError` (or a version mismatch) if malformed.
+
+    >>> decode([b'garbage'])
+    Traceback (most recent call last):
+      ...
+    runtime.errors.ProtocolError: not a lazyarr runtime message (bad magic prefix b'garb')
+    """
+    if not frames:
+        raise ProtocolError("empty message")
+    head = _buffer(frames[0])
+    head = head if isinstance(head, memoryview) else memoryview(head)
+    if head.nbytes < 4 or head[:3] != MAGIC:
+        raise ProtocolError(f"not a lazyarr runtime message (bad magic prefix {bytes(head[:4])!r})")
+    version = head[3]
+    if version != VERSION:
+        raise VersionMismatchError(VERSION, version, _peer_error_text(head[4:]))
+    payload_frames = frames[1:]
+
+    def ext_hook(code: int, data: bytes) -> Any:
+        if code != EXT_FRAMES or len(data) != 8:
+            raise ProtocolError(f"unknown msgpack extension {code}")
+        first, count = struct.unpack("<II", data)
+        if count < 1 or first + count > len(payload_frames):
+            raise ProtocolError(f"message refers to frames {first}..{first + count - 1} but has {len(payload_frames)}")
+        return Serialized(payload_frames[first:first + count])
+
+    try:
+        ops = msgpack.unpackb(head[4:], use_list=False, raw=False, strict_map_key=False, ext_hook=ext_hook)
+    except ProtocolError:
+        raise
+    except Exception as e:
+        raise ProtocolError(f"undecodable message header: {type(e).__name__}: {e}") from None
+    if type(ops) is not tuple or not all(type(op) is dict and type(op.get("op")) is str for op in ops):
+        raise ProtocolError("message header is not a list of ops")
+    return ops
+
+
+def _peer_error_text(body: memoryview) -> str:
+    """Best effort: the text of an ``error`` op from a peer of another version."""
+    try:
+        ops = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        for op in ops:
+            if op.get("op") == "error":
+                return str(op.get("message", ""))[:500]
+    except Exception:
+        pass
+    return ""
+
+
+def error_frames(message: str) -> list:
+    """An ``error`` op telling a peer what was wrong with what it sent."""
+    return encode([{"op": "error", "message": message, "version": VERSION}])
+
+
+# ---------------------------------------------------------------------------------------------
+# sockets
+
+
+def max_message_size() -> int:
+    """The configured bound on a single frame, in bytes (``runtime.max-message-size``)."""
+    return parse_bytes(config.get("runtime.max-message-size"))
+
+
+def configure_socket(sock: zmq.Socket, max_size: int | None = None, linger_ms: int = 0) -> zmq.Socket:
+    """Apply the runtime's options (message size bound, linger) to a socket before bind/connect."""
+    sock.setsockopt(zmq.MAXMSGSIZE, max_message_size() if max_size is None else int(max_size))
+    sock.setsockopt(zmq.LINGER, linger_ms)
+    return sock
+
+
+class RateLimitedLog:
+    """Log a recurring warning at most once per ``interval`` seconds, counting what was skipped.
+
+    Garbage on a port must not flood the log (nor cost much time).
+    """
+
+    def __init__(self, logger: logging.Logger, interval: float = 5.0):
+        self.logger = logger
+        self.interval = interval
+        self._last = 0.0
+        self._skipped = 0
+
+    def warning(self, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._skipped += 1
+            return
+        if self._skipped:
+            msg += f" ({self._skipped} similar messages suppressed)"
+        self._skipped = 0
+        self._last = now
+        self.logger.warning(msg, *args)

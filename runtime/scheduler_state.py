@@ -1,0 +1,1244 @@
+"""The scheduler's decisions, as a plain class: events in, messages out, no sockets, no threads.
+
+:class:`SchedulerState` holds metadata only (task states, who holds what, who wants what). Each
+public method is an **event** (a client sent a graph, a worker finished tasks, a worker left, ...)
+and returns the **messages** it causes, as a list of ``(destination, op)`` pairs where
+``destination`` is ``('w', worker_address)`` or ``('c', client_id)`` and ``op`` is a dict with an
+``'op'`` name, ready for :func:`runtime.protocol.encode`. Within one event, all tasks for one
+worker go out as one ``compute`` op and all notices for one client as one op (batching).
+
+Task states::
+
+    released -> waiting -> ready -> processing -> memory -> released -> forgotten
+                                          \\-> erred -> forgotten
+
+* ``waiting``: some dependencies are not in memory yet (``nwaiting`` counts them);
+* ``ready``: all inputs in memory, queued at the scheduler (root tasks wait here, in priority
+  order, until a worker has room: no root-task overproduction);
+* ``processing``: sent to ``ts.worker``;
+* ``memory``: result held by the workers in ``ts.who_has``;
+* ``erred``: it (or a dependency, ``extra['blame']``) raised;
+* ``released``: not held anywhere, but remembered (computation kept) so it can be recomputed from
+  lineage when a worker holding something downstream leaves;
+* ``forgotten``: dropped from :attr:`SchedulerState.tasks`.
+
+Reference counts decide what to keep: ``who_wants`` (clients holding futures, named
+collections), ``nwaiters`` (dependents still pending: waiting, ready or processing) and ``nalive``
+(dependents not yet forgotten). A result is freed as soon as no client wants it and no pending
+dependent needs it; a task is forgotten once, in addition, none of its dependents exists.
+
+Placement: a ready task with dependencies goes to the worker holding most of its input bytes
+(balanced against how busy that worker is); when a task is sent to a worker, dependents whose
+other inputs are already in memory or processing on that same worker are sent along with it
+(**chaining**), so the worker runs linear chains back to back without a round trip per step.
+Root tasks (no dependencies) are handed out in priority order, a worker holding at most
+``nthreads + buffer`` of them, the buffer sized from measured task durations
+(``queue_seconds`` of work, clamped to ``[min_buffer, max_buffer]``).
+
+Payloads (task computations, exceptions, collections) are opaque ``bytes``/``Serialized`` here:
+the scheduler never unpickles them. It pickles only exceptions it creates itself.
+"""
+from __future__ import annotations
+
+import heapq
+import pickle
+import sys
+import time
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+from .errors import LostDataError, MissingDependencyError
+
+__all__ = ["SchedulerState", "TaskState", "WorkerState", "ClientState",
+           "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN"]
+
+WAITING = "waiting"
+READY = "ready"
+PROCESSING = "processing"
+MEMORY = "memory"
+ERRED = "erred"
+RELEASED = "released"
+FORGOTTEN = "forgotten"
+_PENDING = (WAITING, READY, PROCESSING)
+
+#: ``TaskState.flags`` bits.
+CHAINED = 1      # sent before its inputs were ready: does not take one of the worker's slots
+SCATTERED = 2    # data from a client (no computation): cannot be recomputed
+
+_ROOT_PRIORITY_SHIFT = 32
+#: Transfer-cost model for placement: assumed bandwidth and per-fetch latency.
+_BANDWIDTH = 100e6
+_FETCH_LATENCY = 0.001
+_DEFAULT_DURATION = 0.0005
+_intern = sys.intern
+
+
+class TaskState:
+    """Metadata of one task at the scheduler (kept small: about 1 KB per 1,000 tasks matters)."""
+
+    __slots__ = ("key", "state", "payload", "deps", "dependents", "nwaiting", "nwaiters", "nalive",
+                 "who_wants", "who_has", "worker", "priority", "nbytes", "flags", "extra")
+
+    def __init__(self, key: Any, payload: Any, priority: int):
+        self.key = key
+        self.state = RELEASED
+        self.payload = payload
+        self.deps: tuple = ()
+        self.dependents: tuple | list | None = None
+        self.nwaiting = 0
+        self.nwaiters = 0
+        self.nalive = 0
+        self.who_wants: set | None = None
+        self.who_has: set | None = None
+        self.worker: WorkerState | None = None
+        self.priority = priority
+        self.nbytes = 0
+        self.flags = 0
+        self.extra: dict | None = None
+
+    def __lt__(self, other: "TaskState") -> bool:  # heap tie-break only
+        return self.priority < other.priority
+
+    def __repr__(self) -> str:
+        return f"<TaskState {self.key!r} {self.state}>"
+
+
+class WorkerState:
+    """What the scheduler knows of one worker."""
+
+    __slots__ = ("address", "name", "nthreads", "memory_limit", "processing", "nready", "has_what",
+                 "nbytes", "metrics", "last_seen", "avg_duration", "capacity", "gathers")
+
+    def __init__(self, address: str, nthreads: int, name: str | None, memory_limit: int | None, now: float):
+        self.address = address
+        self.name = name if name is not None else address
+        self.nthreads = max(1, int(nthreads))
+        self.memory_limit = memory_limit
+        self.processing: set = set()
+        self.nready = 0          # processing tasks that take a slot (not chained)
+        self.has_what: set = set()
+        self.nbytes = 0
+        self.metrics: dict = {}
+        self.last_seen = now
+        self.avg_duration: float | None = None
+        self.capacity = self.nthreads
+        self.gathers: dict = {}  # (client, rid) -> keys asked of this worker for a client
+
+    def __repr__(self) -> str:
+        return f"<WorkerState {self.address} processing={len(self.processing)} memory={len(self.has_what)}>"
+
+
+class ClientState:
+    """A client (or a named collection, ``persistent``) and the keys it wants."""
+
+    __slots__ = ("id", "wants", "last_seen", "persistent", "partial")
+
+    def __init__(self, cid: str, now: float, persistent: bool = False):
+        self.id = cid
+        self.wants: set = set()
+        self.last_seen = now
+        self.persistent = persistent
+        self.partial: list = []   # tasks of a graph still arriving in pieces
+
+
+def _exception_payload(exc: BaseException) -> bytes:
+    """An exception created by the scheduler, pickled as workers pickle theirs: ``(exc, tb)``."""
+    return pickle.dumps((exc, ""), protocol=5)
+
+
+def _priority(ts: TaskState) -> int:
+    return ts.priority
+
+
+def _collection_owner(name: str) -> str:
+    return "\x00collection:" + name
+
+
+class ReadyQueue:
+    """Ready root tasks in priority order, at 8 bytes per queued task.
+
+    Tasks pushed between two pops are sorted once into a *run*; a small heap orders the runs by
+    their first priority. A graph's roots become ready together, so a million queued roots cost
+    one sorted list rather than a million heap entries. Entries whose task is no longer ready
+    are skipped by the caller (lazy deletion).
+
+    >>> q = ReadyQueue()
+    >>> for p in (5, 1, 3):
+    ...     t = TaskState(p, None, p); q.push(t)
+    >>> [q.pop().priority for _ in range(3)]
+    [1, 3, 5]
+    """
+
+    __slots__ = ("_new", "_runs", "_count", "_seq")
+
+    def __init__(self) -> None:
+        self._new: list = []
+        self._runs: list = []   # heap of [head priority, seq, run, position]
+        self._count = 0
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def push(self, ts: TaskState) -> None:
+        self._new.append(ts)
+        self._count += 1
+
+    def _merge_new(self) -> None:
+        run = self._new
+        self._new = []
+        run.sort(key=_priority)
+        self._seq += 1
+        heapq.heappush(self._runs, [run[0].priority, self._seq, run, 0])
+
+    def pop(self) -> TaskState:
+        """The queued task with the lowest priority number (IndexError if empty)."""
+        if self._new:
+            self._merge_new()
+        entry = self._runs[0]
+        run, pos = entry[2], entry[3]
+        ts = run[pos]
+        run[pos] = None
+        pos += 1
+        self._count -= 1
+        if pos == len(run):
+            heapq.heappop(self._runs)
+        else:
+            entry[0] = run[pos].priority
+            entry[3] = pos
+            if len(self._runs) > 1:
+                heapq.heapreplace(self._runs, entry)  # re-sift the run whose head changed
+        return ts
+
+    def __iter__(self):
+        yield from self._new
+        for _, _, run, pos in self._runs:
+            yield from run[pos:]
+
+
+class SchedulerState:
+    """The scheduler's state machine (see the module docstring). Not thread-safe: one owner."""
+
+    def __init__(self, queue_seconds: float = 0.01, min_buffer: int = 1, max_buffer: int = 256,
+                 chain_max_deps: int = 8, worker_timeout: float = 10.0, client_timeout: float = 60.0):
+        self.tasks: dict = {}
+        self.workers: dict[str, WorkerState] = {}
+        self.clients: dict[str, ClientState] = {}
+        self.collections: dict[str, tuple] = {}
+        self.queue = ReadyQueue()           # ready root tasks waiting for a free slot
+        self.unrunnable: set = set()        # ready but no (allowed) worker exists
+        self.idle: set = set()              # workers with a free slot
+        self.pending_scatters: list = []
+        self.generation = 0
+        self.queue_seconds = queue_seconds
+        self.min_buffer = min_buffer
+        self.max_buffer = max_buffer
+        self.chain_max_deps = chain_max_deps
+        self.worker_timeout = worker_timeout
+        self.client_timeout = client_timeout
+        self._rr = 0
+        self._reset_outbox()
+
+    # ------------------------------------------------------------------ outbox
+
+    def _reset_outbox(self) -> None:
+        self._compute: dict = defaultdict(list)
+        self._free: dict = defaultdict(list)
+        self._store: dict = defaultdict(list)
+        self._note_mem: dict = defaultdict(list)
+        self._note_err: dict = defaultdict(list)
+        self._note_lost: dict = defaultdict(list)
+        self._direct: list = []
+
+    def _flush(self) -> list:
+        """Turn what this event decided into messages (and hand out queued root tasks first)."""
+        if self.queue and self.idle:
+            self._fill()
+        out: list = []
+        for ws, keys in self._free.items():
+            out.append((("w", ws.address), {"op": "free-keys", "keys": keys}))
+        for ws, items in self._store.items():
+            out.append((("w", ws.address), {"op": "store-data", "keys": [k for k, _ in items],
+                                            "values": [v for _, v in items]}))
+        for ws, tss in self._compute.items():
+            op = self._compute_op(ws, tss)
+            if op is not None:
+                out.append((("w", ws.address), op))
+        for cid, keys in self._note_lost.items():
+            out.append((("c", cid), {"op": "key-lost", "keys": keys}))
+        for cid, keys in self._note_mem.items():
+            out.append((("c", cid), {"op": "key-in-memory", "keys": keys}))
+        for cid, tss in self._note_err.items():
+            out.append((("c", cid), self._erred_op(tss)))
+        out.extend(self._direct)
+        self._reset_outbox()
+        return out
+
+    def _compute_op(self, ws: WorkerState, tss: list) -> dict | None:
+        keys, tasks, deps, prios = [], [], [], []
+        who_has: dict = {}
+        for ts in tss:
+            if ts.state is not PROCESSING or ts.worker is not ws:
+                continue  # cancelled or moved later in the same event
+            keys.append(ts.key)
+            tasks.append(ts.payload)
+            prios.append(ts.priority)
+            dkeys = []
+            for dep in ts.deps:
+                dkeys.append(dep.key)
+                if dep.state is MEMORY and ws not in dep.who_has and dep.key not in who_has:
+                    who_has[dep.key] = [w.address for w in dep.who_has]
+            deps.append(dkeys)
+        if not keys:
+            return None
+        return {"op": "compute", "keys": keys, "tasks": tasks, "deps": deps, "prios": prios,
+                "who_has": list(who_has.items())}
+
+    @staticmethod
+    def _erred_op(tss: list) -> dict:
+        keys, excs, blame = [], [], []
+        for ts in tss:
+            root = ts.extra["blame"] if ts.extra and "blame" in ts.extra else ts
+            keys.append(ts.key)
+            excs.append(root.extra.get("exception") if root.extra else None)
+            blame.append(root.key)
+        return {"op": "key-erred", "keys": keys, "exceptions": excs, "blame": blame}
+
+    def _reply(self, client: str, rid: Any, ok: bool = True, result: Any = None, error: str | None = None,
+               message: str | None = None) -> None:
+        op = {"op": "reply", "rid": rid, "ok": ok}
+        if ok:
+            op["result"] = result
+        else:
+            op["error"] = error
+            op["message"] = message
+        self._direct.append((("c", client), op))
+
+    # ------------------------------------------------------------------ bookkeeping helpers
+
+    def _client(self, cid: str, now: float | None = None, persistent: bool = False) -> ClientState:
+        cs = self.clients.get(cid)
+        if cs is None:
+            cs = self.clients[cid] = ClientState(cid, time.monotonic() if now is None else now, persistent)
+        return cs
+
+    def _want(self, cs: ClientState, ts: TaskState, tell: bool = False) -> None:
+        """``cs`` wants ``ts``: count it, and tell the client at once if it is already done
+        (also when it wanted it before, if ``tell``: a client asking again needs the answer)."""
+        if ts.who_wants is None:
+            ts.who_wants = {cs.id}
+        elif cs.id in ts.who_wants:
+            if not tell:
+                return
+        else:
+            ts.who_wants.add(cs.id)
+        cs.wants.add(ts)
+        if cs.persistent:
+            return
+        if ts.state is MEMORY:
+            self._note_mem[cs.id].append(ts.key)
+        elif ts.state is ERRED:
+            self._note_err[cs.id].append(ts)
+
+    def _unwant(self, cs: ClientState, ts: TaskState, release: list) -> None:
+        if ts.who_wants is None or cs.id not in ts.who_wants:
+            return
+        ts.who_wants.discard(cs.id)
+        cs.wants.discard(ts)
+        if not ts.who_wants:
+            ts.who_wants = None
+            release.append(ts)
+
+    def _notify_memory(self, ts: TaskState) -> None:
+        for cid in ts.who_wants:
+            if not self.clients[cid].persistent:
+                self._note_mem[cid].append(ts.key)
+
+    def _update_capacity(self, ws: WorkerState) -> None:
+        if ws.avg_duration is None:
+            buffer = self.min_buffer
+        else:
+            buffer = int(self.queue_seconds * ws.nthreads / max(ws.avg_duration, 1e-7))
+            buffer = min(self.max_buffer, max(self.min_buffer, buffer))
+        ws.capacity = ws.nthreads + buffer
+        if ws.address in self.workers:
+            if ws.nready < ws.capacity:
+                self.idle.add(ws)
+            else:
+                self.idle.discard(ws)
+
+    def _unprocess(self, ts: TaskState) -> WorkerState | None:
+        """Take a processing task off its worker (slot accounting included)."""
+        ws = ts.worker
+        ts.worker = None
+        if ws is None:
+            return None
+        ws.processing.discard(ts)
+        if not ts.flags & (CHAINED | SCATTERED):
+            ws.nready -= 1
+            if ws.nready < ws.capacity and ws.address in self.workers:
+                self.idle.add(ws)
+        ts.flags &= ~CHAINED
+        return ws
+
+    def _add_dependent(self, dep: TaskState, ts: TaskState) -> None:
+        dependents = dep.dependents
+        if dependents is None:
+            dep.dependents = (ts,)  # most tasks have one or a few dependents: a tuple is smallest
+            return
+        if type(dependents) is tuple:
+            if len(dependents) < 8:
+                dep.dependents = dependents + (ts,)
+                return
+            dependents = dep.dependents = list(dependents)
+        dependents.append(ts)
+        # forgotten dependents stay in the list until it grows: compact then (amortised O(1))
+        if len(dependents) > 2 * dep.nalive + 16:
+            dep.dependents = [d for d in dependents if d.state is not FORGOTTEN]
+
+    # ------------------------------------------------------------------ transitions
+
+    def _need(self, roots: Iterable[TaskState]) -> None:
+        """Make sure each root is computed (or being computed), recomputing lost inputs too."""
+        stack = list(roots)
+        while stack:
+            ts = stack.pop()
+            if ts.state is not RELEASED:
+                continue
+            if ts.payload is None:  # scattered data nobody holds any more
+                self._to_erred(ts, _exception_payload(LostDataError(
+                    f"the data of key {ts.key!r} was scattered to workers that have left; "
+                    f"it cannot be recomputed")))
+                continue
+            bad = None
+            for dep in ts.deps:
+                if dep.state is ERRED:
+                    bad = dep
+                    break
+            if bad is not None:
+                self._to_erred(ts, blame=bad)
+                continue
+            ts.state = WAITING
+            missing = 0
+            for dep in ts.deps:
+                dep.nwaiters += 1
+                if dep.state is not MEMORY:
+                    missing += 1
+                    if dep.state is RELEASED:
+                        stack.append(dep)
+            ts.nwaiting = missing
+            if missing == 0:
+                self._ready(ts)
+
+    def _ready(self, ts: TaskState) -> None:
+        """All inputs are in memory: place the task, or queue it."""
+        ts.state = READY
+        restrictions = ts.extra.get("restrictions") if ts.extra else None
+        if restrictions:
+            allowed = [ws for ws in self.workers.values()
+                       if ws.address in restrictions or ws.name in restrictions]
+            if not allowed:
+                self.unrunnable.add(ts)
+                return
+            self._assign(ts, min(allowed, key=self._load))
+        elif not ts.deps:
+            self.queue.push(ts)
+        else:
+            ws = self._best_worker(ts)
+            if ws is None:
+                self.unrunnable.add(ts)
+            else:
+                self._assign(ts, ws)
+
+    @staticmethod
+    def _load(ws: WorkerState) -> float:
+        return ws.nready / ws.nthreads
+
+    def _occupancy_seconds(self, ws: WorkerState) -> float:
+        return ws.nready / ws.nthreads * (ws.avg_duration or _DEFAULT_DURATION)
+
+    def _best_worker(self, ts: TaskState) -> WorkerState | None:
+        """The worker where ``ts`` would start soonest: input bytes to move against its queue."""
+        if not self.workers:
+            return None
+        deps = ts.deps
+        if len(deps) == 1 and deps[0].who_has and len(deps[0].who_has) == 1:
+            (holder,) = deps[0].who_has
+            candidates = {holder: deps[0].nbytes}
+        else:
+            candidates: dict = {}
+            for dep in deps:
+                nbytes = dep.nbytes
+                for ws in dep.who_has or ():
+                    candidates[ws] = candidates.get(ws, 0) + nbytes
+        total = 0
+        for dep in deps:
+            total += dep.nbytes
+        if self.idle:
+            spare = min(self.idle, key=self._load)
+            candidates.setdefault(spare, 0)
+        if not candidates:
+            return min(self.workers.values(), key=self._load)
+        best, best_cost = None, None
+        for ws, local in candidates.items():
+            missing = total - local
+            cost = self._occupancy_seconds(ws) + (missing / _BANDWIDTH + _FETCH_LATENCY if missing > 0 else 0.0)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = ws, cost
+        return best
+
+    def _assign(self, ts: TaskState, ws: WorkerState) -> None:
+        """Send ``ts`` to ``ws``, with the dependents that can be chained behind it."""
+        ts.state = PROCESSING
+        ts.worker = ws
+        ts.flags &= ~CHAINED
+        ws.processing.add(ts)
+        ws.nready += 1
+        if ws.nready >= ws.capacity:
+            self.idle.discard(ws)
+        compute = self._compute[ws]
+        compute.append(ts)
+        limit = self.chain_max_deps
+        stack = [ts]
+        while stack:
+            t = stack.pop()
+            for d in t.dependents or ():
+                if d.state is not WAITING or len(d.deps) > limit or (d.extra and d.extra.get("restrictions")):
+                    continue
+                for dep in d.deps:
+                    st = dep.state
+                    if not (st is MEMORY or (st is PROCESSING and dep.worker is ws)):
+                        break
+                else:
+                    d.state = PROCESSING
+                    d.worker = ws
+                    d.flags |= CHAINED
+                    ws.processing.add(d)
+                    compute.append(d)
+                    stack.append(d)
+
+    def _fill(self) -> None:
+        """Hand queued root tasks, in priority order, to workers with free slots."""
+        queue = self.queue
+        while queue and self.idle:
+            ws = min(self.idle, key=self._load)
+            room = ws.capacity - ws.nready
+            while room > 0 and queue:
+                ts = queue.pop()
+                if ts.state is not READY or ts.worker is not None:
+                    continue  # stale entry
+                self._assign(ts, ws)
+                room -= 1
+            if ws.nready >= ws.capacity:
+                self.idle.discard(ws)
+
+    def _to_memory(self, ts: TaskState, ws: WorkerState, nbytes: int) -> None:
+        prev = ts.state
+        if prev is PROCESSING:
+            self._unprocess(ts)
+        elif prev is READY:
+            self.unrunnable.discard(ts)
+        ts.state = MEMORY
+        ts.nbytes = nbytes
+        ts.who_has = {ws}
+        ws.has_what.add(ts)
+        ws.nbytes += nbytes
+        if ts.extra and "exception" in ts.extra:
+            ts.extra.pop("exception", None)
+        release: list = []
+        if prev in _PENDING:
+            for dep in ts.deps:
+                dep.nwaiters -= 1
+                if dep.nwaiters == 0 and dep.who_wants is None:
+                    release.append(dep)
+        if ts.who_wants:
+            self._notify_memory(ts)
+        for d in ts.dependents or ():
+            if d.state is WAITING:
+                d.nwaiting -= 1
+                if d.nwaiting == 0:
+                    self._ready(d)
+        if ts.who_wants is None and ts.nwaiters == 0:
+            release.append(ts)
+        if release:
+            self._release(release)
+
+    def _release(self, roots: list) -> None:
+        """Free or cancel what nothing needs any more, and forget what nothing refers to."""
+        stack = roots
+        while stack:
+            ts = stack.pop()
+            st = ts.state
+            if st is FORGOTTEN or ts.who_wants is not None or ts.nwaiters:
+                continue
+            if st is MEMORY:
+                for ws in ts.who_has:
+                    ws.has_what.discard(ts)
+                    ws.nbytes -= ts.nbytes
+                    self._free[ws].append(ts.key)
+                ts.who_has = None
+                ts.state = RELEASED
+            elif st in _PENDING:
+                if st is PROCESSING:
+                    ws = self._unprocess(ts)
+                    if ws is not None:
+                        self._free[ws].append(ts.key)
+                elif st is READY:
+                    self.unrunnable.discard(ts)
+                ts.state = RELEASED
+                for dep in ts.deps:
+                    dep.nwaiters -= 1
+                    if dep.nwaiters == 0:
+                        stack.append(dep)
+            if ts.nalive == 0 and ts.state in (RELEASED, ERRED):
+                ts.state = FORGOTTEN
+                del self.tasks[ts.key]
+                for dep in ts.deps:
+                    dep.nalive -= 1
+                    if dep.nalive == 0:
+                        stack.append(dep)
+                ts.deps = ()
+                ts.dependents = None
+                ts.payload = None
+                ts.extra = None
+
+    def _to_erred(self, root: TaskState, exception: Any = None, blame: TaskState | None = None,
+                  traceback: str | None = None) -> None:
+        """``root`` failed (or depends on ``blame`` that failed): so do its pending dependents."""
+        if blame is None:
+            extra = root.extra if root.extra is not None else {}
+            root.extra = extra
+            extra["exception"] = exception
+            if traceback is not None:
+                extra["traceback"] = traceback
+            blame = root
+        release: list = []
+        stack = [root]
+        while stack:
+            ts = stack.pop()
+            st = ts.state
+            if st is PROCESSING:
+                ws = self._unprocess(ts)
+                if ws is not None and ts is not root:
+                    self._free[ws].append(ts.key)  # chained behind the failure: cancel it there
+            elif st is READY:
+                self.unrunnable.discard(ts)
+            ts.state = ERRED
+            if ts is not blame:
+                if ts.extra is None:
+                    ts.extra = {}
+                ts.extra["blame"] = blame
+            if st in _PENDING:
+                for dep in ts.deps:
+                    dep.nwaiters -= 1
+                    if dep.nwaiters == 0:
+                        release.append(dep)
+            if ts.who_wants:
+                for cid in ts.who_wants:
+                    if not self.clients[cid].persistent:
+                        self._note_err[cid].append(ts)
+            elif ts.nalive == 0:
+                release.append(ts)
+            for d in ts.dependents or ():
+                if d.state in _PENDING:
+                    stack.append(d)
+        if release:
+            self._release(release)
+
+    def _reset(self, tss: Iterable[TaskState]) -> None:
+        """Put pending tasks back to waiting and recount their inputs (a worker left, inputs lost,
+        a retry). Tasks chained behind a reset task are reset too (and cancelled where they were
+        sent): they would otherwise wait on their worker for an input it will not compute."""
+        tss = list(tss)
+        seen = set(tss)
+        i = 0
+        while i < len(tss):
+            ts = tss[i]
+            i += 1
+            if ts.state is PROCESSING or ts.state is WAITING:
+                for d in ts.dependents or ():
+                    if d.state is PROCESSING and d.flags & CHAINED and d not in seen:
+                        seen.add(d)
+                        tss.append(d)
+        for ts in tss:
+            st = ts.state
+            if st is PROCESSING:
+                ws = self._unprocess(ts)
+                if ws is not None:
+                    self._free[ws].append(ts.key)
+                ts.state = WAITING
+            elif st is READY:
+                self.unrunnable.discard(ts)
+                ts.state = WAITING
+        need: list = []
+        tss.sort(key=_priority)
+        for ts in tss:
+            if ts.state is not WAITING:
+                continue  # erred or chained again meanwhile
+            missing = 0
+            bad = None
+            for dep in ts.deps:
+                st = dep.state
+                if st is not MEMORY:
+                    missing += 1
+                    if st is RELEASED:
+                        need.append(dep)
+                    elif st is ERRED:
+                        bad = dep
+            if bad is not None:
+                self._to_erred(ts, blame=bad)
+                continue
+            ts.nwaiting = missing
+            if missing == 0:
+                self._ready(ts)
+        if need:
+            self._need(need)
+
+    def _lose(self, lost: list) -> None:
+        """These keys are no longer held anywhere: recompute what is still needed."""
+        resets: list = []
+        need: list = []
+        release: list = []
+        for ts in lost:
+            if ts.state is not MEMORY:
+                continue
+            ts.state = RELEASED
+            ts.who_has = None
+            if ts.who_wants:
+                for cid in ts.who_wants:
+                    if not self.clients[cid].persistent:
+                        self._note_lost[cid].append(ts.key)
+            for d in ts.dependents or ():
+                if d.state in _PENDING:
+                    resets.append(d)
+            if ts.who_wants is not None or ts.nwaiters:
+                need.append(ts)
+            else:
+                release.append(ts)
+        if need:
+            self._need(need)
+        if resets:
+            self._reset(resets)
+        if release:
+            self._release(release)
+
+    def _drop_replica(self, ts: TaskState, ws: WorkerState) -> None:
+        """``ws`` does not hold ``ts`` after all."""
+        if ts.state is not MEMORY or ws not in ts.who_has:
+            return
+        ts.who_has.discard(ws)
+        ws.has_what.discard(ts)
+        ws.nbytes -= ts.nbytes
+        if not ts.who_has:
+            self._lose([ts])
+
+    # ------------------------------------------------------------------ events from clients
+
+    def client_added(self, client: str, now: float | None = None) -> list:
+        """A client said hello."""
+        self._client(client, now).last_seen = time.monotonic() if now is None else now
+        return self._flush()
+
+    def update_graph(self, client: str, keys: Sequence, tasks: Sequence, dependencies: Sequence,
+                     wanted: Sequence = (), priorities: Sequence | None = None,
+                     restrictions: dict | None = None, retries: dict | None = None,
+                     partial: bool = False) -> list:
+        """A client sent tasks (``keys[i]`` computes opaque ``tasks[i]`` from ``dependencies[i]``)
+        and wants ``wanted``. Keys already known are reused (computed once), not replaced.
+
+        ``priorities[i]`` orders the tasks of this graph (default: the order given); graphs are
+        served in the order they arrive. A large graph may come in pieces, each ``partial``
+        but the last: the pieces' tasks are kept until the last piece says what is wanted (a
+        piece may refer to keys of earlier pieces, not of later ones).
+        """
+        n = len(keys)
+        if len(tasks) != n or len(dependencies) != n or (priorities is not None and len(priorities) != n):
+            raise ValueError("update-graph: keys, tasks, dependencies and priorities differ in length")
+        cs = self._client(client)
+        self.generation += 1
+        base = self.generation << _ROOT_PRIORITY_SHIFT
+        tasks_by_key = self.tasks
+        new: list = []
+        for i in range(n):
+            key = keys[i]
+            if type(key) is tuple and key and type(key[0]) is str:
+                key = (_intern(key[0]),) + key[1:]
+            ts = tasks_by_key.get(key)
+            if ts is None:
+                ts = TaskState(key, tasks[i], base + (priorities[i] if priorities is not None else i))
+                tasks_by_key[key] = ts
+                new.append((ts, dependencies[i]))
+            elif ts.payload is None and not ts.flags & SCATTERED and ts.state is RELEASED:
+                ts.payload = tasks[i]
+        broken: list = []
+        for ts, dkeys in new:
+            if len(dkeys) > 1:
+                dkeys = dict.fromkeys(dkeys)
+            deps = []
+            for dk in dkeys:
+                dep = tasks_by_key.get(dk)
+                if dep is None:
+                    broken.append((ts, dk))
+                    continue
+                deps.append(dep)
+                self._add_dependent(dep, ts)
+                dep.nalive += 1
+            ts.deps = tuple(deps)
+        for key, workers in (restrictions or {}).items():
+            ts = tasks_by_key.get(key)
+            if ts is not None and workers:
+                (ts.extra if ts.extra is not None else self._extra(ts))["restrictions"] = frozenset(workers)
+        for key, count in (retries or {}).items():
+            ts = tasks_by_key.get(key)
+            if ts is not None and count:
+                (ts.extra if ts.extra is not None else self._extra(ts))["retries"] = int(count)
+        roots: list = []
+        for key in wanted:
+            ts = tasks_by_key.get(key)
+            if ts is None:
+                self._note_unknown(cs, key)
+                continue
+            self._want(cs, ts, tell=True)
+            roots.append(ts)
+        for ts, dk in broken:
+            if ts.state is RELEASED:
+                self._to_erred(ts, _exception_payload(MissingDependencyError(
+                    f"task {ts.key!r} depends on key {dk!r}, which the scheduler does not hold "
+                    f"(was its future released?)")))
+        if partial:
+            cs.partial.extend(ts for ts, _ in new)
+            return self._flush()
+        self._need(roots)
+        candidates = [ts for ts, _ in new]
+        if cs.partial:
+            candidates.extend(cs.partial)
+            cs.partial = []
+        unused = [ts for ts in candidates if ts.state is RELEASED and ts.who_wants is None and ts.nalive == 0]
+        if unused:
+            self._release(unused)
+        return self._flush()
+
+    @staticmethod
+    def _extra(ts: TaskState) -> dict:
+        ts.extra = {}
+        return ts.extra
+
+    def _note_unknown(self, cs: ClientState, key: Any) -> None:
+        """Tell a client that a key it asked for does not exist (as an erred key)."""
+        ts = TaskState(key, None, 0)
+        ts.extra = {"exception": _exception_payload(MissingDependencyError(
+            f"key {key!r} is not held by the scheduler (was it released?)"))}
+        self._note_err[cs.id].append(ts)
+
+    def want_keys(self, client: str, keys: Sequence) -> list:
+        """A client holds futures for existing ``keys`` (e.g. unpickled from a collection)."""
+        cs = self._client(client)
+        roots = []
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None:
+                self._note_unknown(cs, key)
+                continue
+            self._want(cs, ts, tell=True)
+            roots.append(ts)
+        self._need(roots)
+        return self._flush()
+
+    def release_keys(self, client: str, keys: Sequence) -> list:
+        """A client no longer wants ``keys`` (its futures were garbage collected or cancelled)."""
+        cs = self.clients.get(client)
+        if cs is not None:
+            release: list = []
+            for key in keys:
+                ts = self.tasks.get(key)
+                if ts is not None:
+                    self._unwant(cs, ts, release)
+            self._release(release)
+        return self._flush()
+
+    def client_removed(self, client: str) -> list:
+        """A client closed or timed out: drop everything it wanted."""
+        cs = self.clients.pop(client, None)
+        if cs is not None:
+            release: list = [ts for ts in cs.partial if ts.state is RELEASED and ts.nalive == 0]
+            for ts in list(cs.wants):
+                self._unwant(cs, ts, release)
+            self._release(release)
+        return self._flush()
+
+    def client_heartbeat(self, client: str, now: float | None = None) -> list:
+        """A client is alive; it gets an acknowledgement so it knows the scheduler is too."""
+        self._client(client).last_seen = time.monotonic() if now is None else now
+        self._direct.append((("c", client), {"op": "heartbeat-ack"}))
+        return self._flush()
+
+    def gather(self, client: str, rid: Any, keys: Sequence) -> list:
+        """A client asks for data: ask holders to send it (through the scheduler) to the client."""
+        per_worker: dict = defaultdict(list)
+        missing = []
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None or ts.state is not MEMORY:
+                missing.append(key)
+                continue
+            per_worker[min(ts.who_has, key=self._load)].append(key)
+        for ws, ks in per_worker.items():
+            ws.gathers[(client, rid)] = ks
+            self._direct.append((("w", ws.address), {"op": "send-data", "client": client, "rid": rid, "keys": ks}))
+        if missing or not per_worker:
+            self._direct.append((("c", client), {"op": "data", "rid": rid, "keys": [], "values": [],
+                                                 "missing": missing}))
+        return self._flush()
+
+    def scatter(self, client: str, keys: Sequence, values: Sequence, workers: Sequence | None = None,
+                broadcast: bool = False) -> list:
+        """A client sends data: store it on workers; the client wants the keys."""
+        if len(keys) != len(values):
+            raise ValueError("scatter: keys and values differ in length")
+        self._scatter(client, keys, values, workers, broadcast)
+        return self._flush()
+
+    def _scatter(self, client: str, keys: Sequence, values: Sequence, workers: Sequence | None,
+                 broadcast: bool) -> None:
+        cs = self._client(client)
+        targets = [ws for ws in self.workers.values()
+                   if not workers or ws.address in workers or ws.name in workers]
+        if not targets:
+            self.pending_scatters.append((client, list(keys), list(values), workers, broadcast))
+            return
+        for key, value in zip(keys, values):
+            ts = self.tasks.get(key)
+            if ts is None:
+                ts = self.tasks[key] = TaskState(key, None, 0)
+            if ts.state is RELEASED or ts.state is ERRED:
+                ts.flags = SCATTERED
+                ts.payload = None
+                ts.extra = None
+                chosen = targets if broadcast else [self._next_target(targets)]
+                ts.state = PROCESSING
+                ts.worker = chosen[0]
+                chosen[0].processing.add(ts)
+                for ws in chosen:
+                    self._store[ws].append((key, value))
+            self._want(cs, ts)
+
+    def _next_target(self, targets: list) -> WorkerState:
+        self._rr += 1
+        least = min(ws.nbytes + len(ws.processing) for ws in targets)
+        light = [ws for ws in targets if ws.nbytes + len(ws.processing) == least]
+        return light[self._rr % len(light)]
+
+    def set_collection(self, client: str, rid: Any, name: str, blob: Any, keys: Sequence) -> list:
+        """Store a named collection (opaque pickled ``blob``), keeping its ``keys`` alive."""
+        unknown = [k for k in keys if k not in self.tasks]
+        if unknown:
+            self._reply(client, rid, ok=False, error="KeyError",
+                        message=f"collection {name!r} refers to keys the scheduler does not hold: {unknown[:5]!r}")
+            return self._flush()
+        owner = self._client(_collection_owner(name), persistent=True)
+        old = set(owner.wants)
+        for key in keys:
+            self._want(owner, self.tasks[key])
+        new = {self.tasks[k] for k in keys}
+        release: list = []
+        for ts in old - new:
+            self._unwant(owner, ts, release)
+        self._release(release)
+        self.collections[name] = (blob, tuple(keys))
+        self._reply(client, rid, result=None)
+        return self._flush()
+
+    def get_collection(self, client: str, rid: Any, name: str) -> list:
+        """Send a stored collection to a client, which from now on wants its keys."""
+        entry = self.collections.get(name)
+        if entry is None:
+            self._reply(client, rid, ok=False, error="KeyError", message=self._no_collection(name))
+            return self._flush()
+        blob, keys = entry
+        cs = self._client(client)
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is not None:
+                self._want(cs, ts)
+        self._reply(client, rid, result={"blob": blob, "keys": list(keys)})
+        return self._flush()
+
+    def _no_collection(self, name: str) -> str:
+        known = ", ".join(repr(n) for n in sorted(self.collections)) or "none"
+        return f"no collection named {name!r} on the scheduler (stored: {known})"
+
+    def delete_collection(self, client: str, rid: Any, name: str) -> list:
+        """Forget a named collection and release the keys it kept alive."""
+        if self.collections.pop(name, None) is None:
+            self._reply(client, rid, ok=False, error="KeyError", message=self._no_collection(name))
+            return self._flush()
+        owner = self.clients.pop(_collection_owner(name), None)
+        if owner is not None:
+            release: list = []
+            for ts in list(owner.wants):
+                self._unwant(owner, ts, release)
+            self._release(release)
+        self._reply(client, rid, result=None)
+        return self._flush()
+
+    def list_collections(self, client: str, rid: Any) -> list:
+        """The names of the stored collections."""
+        self._reply(client, rid, result=sorted(self.collections))
+        return self._flush()
+
+    def info(self, client: str, rid: Any) -> list:
+        """Reply with :meth:`scheduler_info`."""
+        self._reply(client, rid, result=self.scheduler_info())
+        return self._flush()
+
+    def scheduler_info(self) -> dict:
+        """Workers (threads, memory, load), counts of tasks, clients and collections."""
+        counts: dict = defaultdict(int)
+        for ts in self.tasks.values():
+            counts[ts.state] += 1
+        return {
+            "workers": {
+                ws.address: {"name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
+                             "memory": ws.metrics.get("memory"), "processing": len(ws.processing),
+                             "in_memory": len(ws.has_what), "nbytes": ws.nbytes}
+                for ws in self.workers.values()
+            },
+            "tasks": len(self.tasks),
+            "task_states": dict(counts),
+            "queued": sum(1 for ts in self.queue if ts.state is READY and ts.worker is None),
+            "clients": sum(1 for cs in self.clients.values() if not cs.persistent),
+            "collections": sorted(self.collections),
+        }
+
+    # ------------------------------------------------------------------ events from workers
+
+    def worker_added(self, address: str, nthreads: int, name: str | None = None,
+                     memory_limit: int | None = None, keys: Sequence = (), nbytes: Sequence = (),
+                     now: float | None = None) -> list:
+        """A worker registered (again, after a scheduler restart, it may already hold ``keys``)."""
+        now = time.monotonic() if now is None else now
+        ws = self.workers.get(address)
+        if ws is None:
+            ws = WorkerState(address, nthreads, name, memory_limit, now)
+            self.workers[address] = ws
+        else:
+            ws.nthreads = max(1, int(nthreads))
+            ws.last_seen = now
+        self._update_capacity(ws)
+        if keys:
+            self._add_replicas(ws, keys, nbytes or [0] * len(keys))
+        waiting = list(self.unrunnable)
+        self.unrunnable.clear()
+        for ts in waiting:
+            if ts.state is READY:
+                self._ready(ts)
+        scatters, self.pending_scatters = self.pending_scatters, []
+        for client, skeys, values, workers, broadcast in scatters:
+            self._scatter(client, skeys, values, workers, broadcast)
+        return self._flush()
+
+    def _add_replicas(self, ws: WorkerState, keys: Sequence, nbytes: Sequence) -> None:
+        for key, nb in zip(keys, nbytes):
+            ts = self.tasks.get(key)
+            if ts is None or ts.state is RELEASED or ts.state is ERRED:
+                self._free[ws].append(key)
+            elif ts.state is MEMORY:
+                if ws not in ts.who_has:
+                    ts.who_has.add(ws)
+                    ws.has_what.add(ts)
+                    ws.nbytes += ts.nbytes
+            else:
+                self._to_memory(ts, ws, nb)
+
+    def worker_removed(self, address: str) -> list:
+        """A worker left (closed, or timed out): reschedule its tasks, recompute its lost data."""
+        ws = self.workers.pop(address, None)
+        if ws is None:
+            return self._flush()
+        self.idle.discard(ws)
+        processing = list(ws.processing)
+        lost_scattered = []
+        for ts in processing:
+            ts.worker = None
+            ts.flags &= ~CHAINED
+            if ts.flags & SCATTERED:
+                lost_scattered.append(ts)
+            ts.state = WAITING
+        ws.processing.clear()
+        ws.nready = 0
+        lost = []
+        for ts in ws.has_what:
+            ts.who_has.discard(ws)
+            if not ts.who_has:
+                lost.append(ts)
+        ws.has_what.clear()
+        for ts in lost_scattered:
+            self._to_erred(ts, _exception_payload(LostDataError(
+                f"the data of key {ts.key!r} was being scattered to worker {address}, which left")))
+        self._lose(lost)
+        self._reset(sorted(processing, key=lambda t: t.priority))
+        for other in self.workers:
+            self._direct.append((("w", other), {"op": "worker-left", "address": address}))
+        for (client, rid), keys in ws.gathers.items():
+            self._direct.append((("c", client), {"op": "data", "rid": rid, "keys": [], "values": [],
+                                                 "missing": list(keys)}))
+        ws.gathers.clear()
+        return self._flush()
+
+    def tasks_finished(self, worker: str, keys: Sequence, nbytes: Sequence, duration: float | None = None) -> list:
+        """A worker finished (or stored, or fetched a copy of) ``keys``; ``duration`` is the total
+        execution time of those tasks, used to size the worker's queue."""
+        ws = self.workers.get(worker)
+        if ws is None:
+            return self._flush()
+        computed = 0
+        for key, nb in zip(keys, nbytes):
+            ts = self.tasks.get(key)
+            if ts is None:
+                self._free[ws].append(key)
+                continue
+            st = ts.state
+            if st is MEMORY:
+                if ws not in ts.who_has:
+                    ts.who_has.add(ws)
+                    ws.has_what.add(ts)
+                    ws.nbytes += ts.nbytes
+            elif st in _PENDING:
+                if ts.flags & SCATTERED:
+                    self._unprocess(ts)  # a broadcast's other copies report in as replicas
+                else:
+                    computed += 1
+                    if st is PROCESSING and ts.worker is not ws:
+                        other = self._unprocess(ts)
+                        if other is not None:
+                            self._free[other].append(key)  # a stale copy still running there
+                self._to_memory(ts, ws, nb)
+            else:  # released or erred: nobody needs this result
+                self._free[ws].append(key)
+        if duration is not None and computed:
+            avg = duration / computed
+            ws.avg_duration = avg if ws.avg_duration is None else 0.7 * ws.avg_duration + 0.3 * avg
+            self._update_capacity(ws)
+        return self._flush()
+
+    def task_finished(self, worker: str, key: Any, nbytes: int = 0, duration: float | None = None) -> list:
+        """One task finished (see :meth:`tasks_finished`)."""
+        return self.tasks_finished(worker, [key], [nbytes], duration)
+
+    def task_erred(self, worker: str, key: Any, exception: Any, traceback: str | None = None) -> list:
+        """A task raised on ``worker``; ``exception`` is its opaque pickled ``(exc, traceback)``."""
+        ws = self.workers.get(worker)
+        ts = self.tasks.get(key)
+        if ws is None or ts is None or ts.state is not PROCESSING or ts.worker is not ws:
+            return self._flush()  # stale: the task was cancelled or moved meanwhile
+        retries = ts.extra.get("retries", 0) if ts.extra else 0
+        if retries > 0:
+            ts.extra["retries"] = retries - 1
+            self._reset([ts])
+        else:
+            self._unprocess(ts)
+            extra = ts.extra if ts.extra is not None else self._extra(ts)
+            extra["worker"] = worker
+            self._to_erred(ts, exception, traceback=traceback)
+        return self._flush()
+
+    def missing_data(self, worker: str, key: Any, dependency: Any, holder: str | None) -> list:
+        """``worker`` could not get ``dependency`` of ``key`` from ``holder``: fix who holds what
+        and put ``key`` back to waiting."""
+        ws = self.workers.get(worker)
+        dep = self.tasks.get(dependency)
+        if dep is not None and holder is not None:
+            hs = self.workers.get(holder)
+            if hs is not None and dep.state is MEMORY and hs in dep.who_has:
+                self._free[hs].append(dependency)
+                self._drop_replica(dep, hs)
+        ts = self.tasks.get(key)
+        if ts is not None and ws is not None and ts.state is PROCESSING and ts.worker is ws:
+            self._reset([ts])
+        return self._flush()
+
+    def client_data(self, worker: str, client: str, rid: Any, keys: Sequence, values: Sequence,
+                    missing: Sequence = (), errors: Sequence = ()) -> list:
+        """A worker answered a gather: pass the (opaque) values on to the client."""
+        ws = self.workers.get(worker)
+        if ws is not None:
+            ws.gathers.pop((client, rid), None)
+            for key in missing:
+                ts = self.tasks.get(key)
+                if ts is not None:
+                    self._drop_replica(ts, ws)
+        op = {"op": "data", "rid": rid, "keys": keys, "values": values, "missing": missing}
+        if errors:
+            op["errors"] = errors
+        self._direct.append((("c", client), op))
+        return self._flush()
+
+    def worker_heartbeat(self, worker: str, metrics: dict | None = None, now: float | None = None) -> list:
+        """A worker is alive (``metrics``: memory etc.); an unknown one is asked to register."""
+        ws = self.workers.get(worker)
+        if ws is None:
+            self._direct.append((("w", worker), {"op": "register-again"}))
+        else:
+            ws.last_seen = time.monotonic() if now is None else now
+            if metrics:
+                ws.metrics.update(metrics)
+        return self._flush()
+
+    def check_timeouts(self, now: float | None = None) -> list:
+        """Remove workers and clients silent for longer than their timeouts."""
+        now = time.monotonic() if now is None else now
+        out: list = []
+        for address, ws in list(self.workers.items()):
+            if now - ws.last_seen > self.worker_timeout:
+                out.extend(self.worker_removed(address))
+        for cid, cs in list(self.clients.items()):
+            if not cs.persistent and now - cs.last_seen > self.client_timeout:
+                out.extend(self.client_removed(cid))
+        return out + self._flush()
+
+    # ------------------------------------------------------------------ checks
+
+    def validate(self) -> None:
+        """Check the invariants of the whole state (for tests; linear in its size)."""
+        for key, ts in self.tasks.items():
+            assert ts.key == key and ts.state is not FORGOTTEN, ts
+            waiters = sum(1 for d in ts.dependents or () if d.state in _PENDING)
+            assert ts.nwaiters == waiters, (ts, ts.nwaiters, waiters)
+            alive = sum(1 for d in ts.dependents or () if d.state is not FORGOTTEN)
+            assert ts.nalive == alive, (ts, ts.nalive, alive)
+            for dep in ts.deps:
+                assert dep.key in self.tasks, (ts, dep)
+            if ts.state is WAITING:
+                missing = sum(1 for d in ts.deps if d.state is not MEMORY)
+                assert ts.nwaiting == missing and missing > 0, (ts, ts.nwaiting, missing)
+            if ts.state is READY:
+                assert all(d.state is MEMORY for d in ts.deps), ts
+            if ts.state is PROCESSING:
+                assert ts.worker is not None and ts in ts.worker.processing, ts
+                assert ts.worker.address in self.workers, ts
+                if not ts.flags & CHAINED:
+                    assert all(d.state is MEMORY for d in ts.deps), ts
+            else:
+                assert ts.worker is None, ts
+            if ts.state is MEMORY:
+                assert ts.who_has, ts
+                for ws in ts.who_has:
+                    assert ts in ws.has_what and ws.address in self.workers, (ts, ws)
+            else:
+                assert not ts.who_has, ts
+            if ts.state is RELEASED:
+                assert ts.nwaiters == 0 and not ts.who_wants, ts
+            for cid in ts.who_wants or ():
+                assert ts in self.clients[cid].wants, (ts, cid)
+        for ws in self.workers.values():
+            for ts in ws.processing:
+                assert ts.worker is ws and ts.state is PROCESSING, (ws, ts)
+            assert ws.nready == sum(1 for ts in ws.processing if not ts.flags & (CHAINED | SCATTERED)), ws
+            for ts in ws.has_what:
+                assert ts.state is MEMORY and ws in ts.who_has, (ws, ts)
+        for cs in self.clients.values():
+            for ts in cs.wants:
+                assert ts.key in self.tasks and cs.id in ts.who_wants, (cs.id, ts)

@@ -1,0 +1,642 @@
+"""The worker: runs tasks in a thread pool, holds their results, serves them to peers.
+
+Threads, each owned and joined by :meth:`Worker.close`:
+
+* one **I/O thread** owns every socket: a DEALER to the scheduler (its routing id is the worker's
+  address), a ROUTER bound at :attr:`Worker.address` that serves data to peers, one DEALER per peer
+  it fetches from, and a pipe the executors use to wake it;
+* ``nthreads`` **executor threads** take the highest-priority ready task, run it, store its result
+  in :attr:`Worker.data` and, holding the worker's lock, make ready the local tasks that were
+  waiting on it, so a chain sent in one ``compute`` message runs back to back without any
+  message in between. They queue completions; the I/O thread reports them in batches.
+
+Local task states: ``waiting`` (for inputs computed here or fetched from peers), ``ready``
+(in the priority heap), ``executing``. Inputs held elsewhere are fetched from the addresses the
+scheduler sent along (``who_has``), one request per peer, several peers at once; fetched copies
+are reported to the scheduler, which then knows of the replica and frees it when done.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import MutableMapping
+from itertools import count
+from typing import Any
+
+import zmq
+
+from lazyarr import config
+from lazyarr.core import execute_task
+from lazyarr.utils import parse_bytes
+
+from . import protocol
+from .errors import ProtocolError, SerializationError, VersionMismatchError
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("runtime.worker")
+
+_WAITING, _READY, _EXECUTING, _CANCELLED = "waiting", "ready", "executing", "cancelled"
+
+
+class _Task:
+    __slots__ = ("key", "payload", "deps", "priority", "state", "nmissing")
+
+    def __init__(self, key: Any, payload: Any, deps: tuple, priority: int):
+        self.key = key
+        self.payload = payload
+        self.deps = deps
+        self.priority = priority
+        self.state = _WAITING
+        self.nmissing = 0
+
+    def __lt__(self, other: "_Task") -> bool:
+        return self.priority < other.priority
+
+
+def _check_address(address: str, what: str) -> str:
+    if not isinstance(address, str) or not address.startswith("tcp://") or ":" not in address[6:]:
+        raise ValueError(f"{what} must be an address like 'tcp://127.0.0.1:4444', not {address!r}")
+    return address
+
+
+def _exception_payload(exc: BaseException, tb: str) -> Any:
+    """``(exception, traceback text)`` pickled; a stand-in of the same name if it cannot be."""
+    try:
+        return protocol.serialize((exc, tb))
+    except SerializationError:
+        stand_in = RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} "
+                                f"(the original exception could not be pickled)")
+        return protocol.serialize((stand_in, tb))
+
+
+class Worker:
+    """A worker serving ``scheduler`` (its ``address_to_workers``).
+
+    Starts in the background at construction; registers with the scheduler as soon as it is
+    reachable (it may start first) and again if the scheduler restarts. ``close()`` tells the
+    scheduler (which reschedules this worker's tasks) and joins every thread. A context manager.
+
+    Parameters
+    ----------
+    scheduler: the scheduler's address for workers, ``'tcp://host:port'``.
+    hostname, port_to_workers: where to serve data to peers (0 picks a free port).
+    data: any ``MutableMapping`` to hold results (default a new dict).
+    nthreads: executor threads (default: number of CPUs).
+    name: a name for logs and ``workers=`` restrictions (default: the address).
+    memory_limit: bytes (or a string like ``'4GiB'``), reported to the scheduler.
+    """
+
+    def __init__(self, scheduler: str, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
+                 data: MutableMapping | None = None, nthreads: int | None = None, name: str | None = None,
+                 memory_limit: int | str | None = None, *, heartbeat_interval: float | None = None,
+                 max_message_size: int | str | None = None):
+        self.scheduler_address = _check_address(scheduler, "scheduler")
+        if data is None:
+            data = {}
+        elif not isinstance(data, MutableMapping):
+            raise TypeError(f"data must be a MutableMapping (e.g. a dict), not {type(data).__name__}")
+        self.data: MutableMapping = data
+        if nthreads is not None and (not isinstance(nthreads, int) or nthreads < 1):
+            raise ValueError(f"nthreads must be a positive integer, not {nthreads!r}")
+        self.nthreads = nthreads or os.cpu_count() or 1
+        self.memory_limit = parse_bytes(memory_limit) if memory_limit is not None else None
+        self._heartbeat_interval = float(heartbeat_interval if heartbeat_interval is not None
+                                         else config.get("runtime.heartbeat-interval"))
+        self._fetch_timeout = float(config.get("runtime.fetch-timeout"))
+        self._max_size = protocol.max_message_size() if max_message_size is None else parse_bytes(max_message_size)
+
+        self._ctx = zmq.Context()
+        self._peers_in = protocol.configure_socket(self._ctx.socket(zmq.ROUTER), self._max_size)
+        self._peers_in.setsockopt(zmq.SNDHWM, 0)
+        self._peers_in.setsockopt(zmq.RCVHWM, 0)
+        try:
+            if port_to_workers:
+                self._peers_in.bind(f"tcp://{hostname}:{int(port_to_workers)}")
+                port = int(port_to_workers)
+            else:
+                port = self._peers_in.bind_to_random_port(f"tcp://{hostname}")
+        except zmq.ZMQError as e:
+            self._peers_in.close(0)
+            self._ctx.term()
+            raise OSError(f"worker cannot listen on tcp://{hostname}:{port_to_workers}: {e}") from None
+        self.hostname = hostname
+        self.port = port
+        self.address = f"tcp://{hostname}:{port}"
+        self.name = name if name is not None else self.address
+        self._to_scheduler = protocol.configure_socket(self._ctx.socket(zmq.DEALER), self._max_size, linger_ms=500)
+        self._to_scheduler.setsockopt(zmq.ROUTING_ID, self.address.encode())
+        self._to_scheduler.setsockopt(zmq.SNDHWM, 0)
+        self._to_scheduler.setsockopt(zmq.RCVHWM, 0)
+        self._to_scheduler.connect(self.scheduler_address)
+
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self.tasks: dict = {}
+        self._ready: list = []
+        self._waiters: dict = defaultdict(list)   # key -> local tasks waiting for it
+        self._finished: list = []                 # (key, nbytes, duration)
+        self._erred: list = []                    # (key, payload)
+        self._added: list = []                    # (key, nbytes): copies fetched from peers
+        self._missing: list = []                  # (task key, dependency, holder)
+        self._wake_pending = False
+        self._executing = 0
+        self._closing = False
+        self._closed = False
+        self.registered = False
+
+        self._who_has: dict = {}                  # dependency -> holder addresses (from the scheduler)
+        self._fetching: dict = {}                 # dependency -> (peer address, request id)
+        self._requests: dict = {}                 # request id -> (peer, keys, start time)
+        self._peer_socks: dict = {}
+        self._left: set = set()
+        self._rid = count()
+        self._garbage_log = protocol.RateLimitedLog(logger)
+
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._executors = [threading.Thread(target=self._execute_loop, name=f"lazyarr-worker-{port}-exec-{i}",
+                                            daemon=True) for i in range(self.nthreads)]
+        self._io = threading.Thread(target=self._io_loop, name=f"lazyarr-worker-{port}-io", daemon=True)
+        for t in self._executors:
+            t.start()
+        self._io.start()
+
+    # ------------------------------------------------------------------ public
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.address} threads={self.nthreads} scheduler={self.scheduler_address}>"
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Leave the cluster: tell the scheduler, stop the executors and the I/O thread.
+
+        A task still running finishes in its thread (Python cannot interrupt it) but its result
+        is dropped; the scheduler has already rescheduled it elsewhere.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with self._work:
+            self._closing = True
+            self._work.notify_all()
+        self._wake()
+        self._io.join(timeout)
+        for t in self._executors:
+            t.join(timeout)
+        stuck = [t.name for t in (self._io, *self._executors) if t.is_alive()]
+        if stuck:
+            logger.error("worker %s: threads still running after close: %s", self.address, stuck)
+        else:
+            self._ctx.term()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ executors
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (OSError, ValueError):
+            pass
+
+    def _execute_loop(self) -> None:
+        lock = self._work
+        data = self.data
+        while True:
+            with lock:
+                while not self._ready and not self._closing:
+                    lock.wait()
+                if self._closing:
+                    return
+                task = heapq.heappop(self._ready)[1]
+                if task.state is not _READY or self.tasks.get(task.key) is not task:
+                    continue
+                task.state = _EXECUTING
+                self._executing += 1
+                try:
+                    inputs = {dep: data[dep] for dep in task.deps}
+                except KeyError as e:
+                    inputs = None
+                    missing_dep = e.args[0]
+            if inputs is None:
+                self._task_lost_input(task, missing_dep)
+                continue
+            start = time.perf_counter()
+            try:
+                result = execute_task(protocol.loads_task(task.payload), inputs)
+                failure = None
+            except BaseException as e:  # a task must never kill its thread
+                failure = _exception_payload(e, traceback.format_exc())
+            duration = time.perf_counter() - start
+            inputs = None
+            nbytes = protocol.sizeof(result) if failure is None else 0
+            with lock:
+                self._executing -= 1
+                if self.tasks.get(task.key) is not task:
+                    continue  # freed while running
+                del self.tasks[task.key]
+                if failure is not None:
+                    self._erred.append((task.key, failure))
+                else:
+                    data[task.key] = result
+                    self._finished.append((task.key, nbytes, duration))
+                    self._release_waiters(task.key)
+                result = None
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    self._wake()
+
+    def _release_waiters(self, key: Any) -> None:
+        """``key`` is now in data: tasks waiting on it may become ready (lock held)."""
+        waiters = self._waiters.pop(key, None)
+        if not waiters:
+            return
+        ready = 0
+        for w in waiters:
+            if w.state is _WAITING and self.tasks.get(w.key) is w:
+                w.nmissing -= 1
+                if w.nmissing == 0:
+                    w.state = _READY
+                    heapq.heappush(self._ready, (w.priority, w))
+                    ready += 1
+        if ready:
+            self._work.notify(ready)
+
+    def _task_lost_input(self, task: _Task, dep: Any) -> None:
+        with self._work:
+            self._executing -= 1
+            if self.tasks.get(task.key) is task:
+                del self.tasks[task.key]
+                self._missing.append((task.key, dep, None))
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    self._wake()
+
+    # ------------------------------------------------------------------ I/O thread
+
+    def _io_loop(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._to_scheduler, zmq.POLLIN)
+        poller.register(self._peers_in, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        self._poller = poller
+        self._register()
+        next_beat = time.monotonic() + self._heartbeat_interval
+        try:
+            while not self._closing:
+                wait = max(0.0, next_beat - time.monotonic())
+                events = dict(poller.poll(int(wait * 1000) + 1))
+                if self._closing:
+                    break
+                if self._wake_r in events:
+                    try:
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                for sock in list(events):
+                    if sock is self._to_scheduler:
+                        self._drain(sock, self._on_scheduler, routed=False)
+                    elif sock is self._peers_in:
+                        self._drain(sock, self._on_peer_request, routed=True)
+                    elif isinstance(sock, zmq.Socket):
+                        self._drain(sock, self._on_peer_reply, routed=False)
+                self._report()
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self._heartbeat_interval
+                    self._heartbeat(now)
+            if self.registered:
+                self._send_scheduler([{"op": "unregister"}])
+        except Exception:
+            logger.exception("worker %s: I/O loop crashed", self.address)
+        finally:
+            self._peers_in.close(0)
+            for sock in self._peer_socks.values():
+                sock.close(0)
+            self._to_scheduler.close()
+            with self._work:
+                self._closing = True
+                self._work.notify_all()
+
+    def _drain(self, sock: zmq.Socket, handler: Any, routed: bool) -> None:
+        for _ in range(1000):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            ident = frames[0].bytes if routed else None
+            try:
+                ops = protocol.decode(frames[1:] if routed else frames)
+            except VersionMismatchError as e:
+                self._garbage_log.warning("worker %s: %s", self.address, e)
+                if routed:
+                    self._safe_send(sock, [ident, *protocol.error_frames(str(e))])
+                continue
+            except ProtocolError as e:
+                self._garbage_log.warning("worker %s dropped a malformed message: %s", self.address, e)
+                continue
+            for op in ops:
+                try:
+                    if routed:
+                        handler(ident, op)
+                    else:
+                        handler(op)
+                except Exception as e:
+                    self._garbage_log.warning("worker %s could not handle op %r: %s: %s", self.address,
+                                              op.get("op"), type(e).__name__, e)
+                    logger.debug("handler failure", exc_info=True)
+
+    def _safe_send(self, sock: zmq.Socket, frames: list) -> None:
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as e:
+            logger.warning("worker %s: could not send: %s", self.address, e)
+
+    def _send_scheduler(self, ops: list) -> None:
+        self._safe_send(self._to_scheduler, protocol.encode(ops))
+
+    def _register(self) -> None:
+        with self._lock:
+            keys = list(self.data.keys())
+            nbytes = [protocol.sizeof(self.data[k]) for k in keys]
+        self._send_scheduler([{"op": "register", "address": self.address, "name": self.name,
+                               "nthreads": self.nthreads, "memory_limit": self.memory_limit,
+                               "keys": keys, "nbytes": nbytes}])
+
+    def _heartbeat(self, now: float) -> None:
+        metrics: dict = {"executing": self._executing, "ready": len(self._ready), "in_memory": len(self.data)}
+        try:
+            import psutil
+
+            metrics["memory"] = psutil.Process().memory_info().rss
+        except Exception:
+            pass
+        self._send_scheduler([{"op": "heartbeat", "metrics": metrics}])
+        for rid, (peer, keys, start) in list(self._requests.items()):
+            if now - start > self._fetch_timeout:
+                logger.warning("worker %s: fetch of %d keys from %s timed out", self.address, len(keys), peer)
+                self._requests.pop(rid, None)
+                self._fetch_failed(peer, keys)
+
+    def _report(self) -> None:
+        with self._lock:
+            if not (self._finished or self._erred or self._added or self._missing):
+                self._wake_pending = False
+                return
+            finished, self._finished = self._finished, []
+            erred, self._erred = self._erred, []
+            added, self._added = self._added, []
+            missing, self._missing = self._missing, []
+            self._wake_pending = False
+        ops: list = []
+        if finished:
+            ops.append({"op": "finished", "keys": [k for k, _, _ in finished], "nbytes": [n for _, n, _ in finished],
+                        "duration": sum(d for _, _, d in finished)})
+        if added:
+            ops.append({"op": "finished", "keys": [k for k, _ in added], "nbytes": [n for _, n in added]})
+        if erred:
+            ops.append({"op": "erred", "keys": [k for k, _ in erred], "exceptions": [e for _, e in erred]})
+        if missing:
+            ops.append({"op": "missing", "items": [list(m) for m in missing]})
+        self._send_scheduler(ops)
+
+    # ------------------------------------------------------------------ ops from the scheduler
+
+    def _on_scheduler(self, op: dict) -> None:
+        name = op["op"]
+        if name == "compute":
+            self._compute(op)
+        elif name == "free-keys":
+            self._free(op["keys"])
+        elif name == "send-data":
+            values, missing, errors = self._serialize_keys(op["keys"])
+            reply = {"op": "client-data", "client": op["client"], "rid": op["rid"],
+                     "keys": [k for k, _ in values], "values": [v for _, v in values], "missing": missing}
+            if errors:
+                # a result that cannot be pickled reaches the client as that error
+                reply["keys"] += [k for k, _ in errors]
+                reply["values"] += [v for _, v in errors]
+                reply["errors"] = [k for k, _ in errors]
+            self._send_scheduler([reply])
+        elif name == "store-data":
+            self._store(op["keys"], op["values"])
+        elif name == "worker-left":
+            self._peer_left(op["address"])
+        elif name == "welcome":
+            if not self.registered:
+                logger.info("worker %s registered with %s", self.address, self.scheduler_address)
+            self.registered = True
+        elif name == "register-again":
+            self.registered = False
+            self._register()
+        elif name == "error":
+            logger.warning("worker %s: the scheduler reported: %s", self.address, op.get("message"))
+        else:
+            raise ProtocolError(f"unknown op {name!r} from the scheduler")
+
+    def _compute(self, op: dict) -> None:
+        for dep, holders in op.get("who_has", ()):
+            self._who_has[dep] = holders
+        to_fetch: list = []
+        with self._work:
+            data = self.data
+            tasks = self.tasks
+            nready = 0
+            for key, payload, deps, prio in zip(op["keys"], op["tasks"], op["deps"], op["prios"]):
+                if key in tasks:
+                    continue
+                if key in data:  # recomputation of something still held here
+                    self._finished.append((key, protocol.sizeof(data[key]), 0.0))
+                    continue
+                task = _Task(key, payload, deps, prio)
+                tasks[key] = task
+                missing = 0
+                for dep in deps:
+                    if dep in data:
+                        continue
+                    missing += 1
+                    self._waiters[dep].append(task)
+                    if dep not in tasks and dep not in self._fetching:
+                        to_fetch.append(dep)
+                task.nmissing = missing
+                if missing == 0:
+                    task.state = _READY
+                    heapq.heappush(self._ready, (prio, task))
+                    nready += 1
+            if nready:
+                self._work.notify(nready)
+        if to_fetch:
+            self._fetch(dict.fromkeys(to_fetch))
+        if self._finished:
+            self._report()
+
+    def _free(self, keys: Any) -> None:
+        with self._lock:
+            for key in keys:
+                task = self.tasks.pop(key, None)
+                if task is not None:
+                    task.state = _CANCELLED
+                if key in self.data:
+                    del self.data[key]
+
+    def _store(self, keys: Any, values: Any) -> None:
+        stored = []
+        for key, value in zip(keys, values):
+            try:
+                obj = protocol.deserialize(value)
+            except Exception as e:
+                logger.warning("worker %s: could not unpickle scattered key %r: %s", self.address, key, e)
+                continue
+            stored.append((key, obj))
+        with self._lock:
+            for key, obj in stored:
+                self.data[key] = obj
+                self._added.append((key, protocol.sizeof(obj)))
+                self._release_waiters(key)
+        self._report()
+
+    def _serialize_keys(self, keys: Any) -> tuple:
+        values, missing, errors = [], [], []
+        for key in keys:
+            with self._lock:
+                try:
+                    obj = self.data[key]
+                    found = True
+                except KeyError:
+                    found = False
+            if not found:
+                missing.append(key)
+                continue
+            try:
+                values.append((key, protocol.serialize(obj)))
+            except SerializationError as e:
+                errors.append((key, protocol.serialize((SerializationError(
+                    f"the result of task {key!r} cannot be pickled to leave worker {self.address}: {e}"), ""))))
+            obj = None
+        return values, missing, errors
+
+    # ------------------------------------------------------------------ peers
+
+    def _on_peer_request(self, ident: bytes, op: dict) -> None:
+        if op["op"] != "get-data":
+            raise ProtocolError(f"unknown peer op {op['op']!r}")
+        values, missing, errors = self._serialize_keys(op["keys"])
+        reply = {"op": "data", "rid": op["rid"], "keys": [k for k, _ in values], "values": [v for _, v in values],
+                 "missing": missing, "errors": [[k, v] for k, v in errors]}
+        self._safe_send(self._peers_in, [ident, *protocol.encode([reply])])
+
+    def _peer(self, address: str) -> zmq.Socket:
+        sock = self._peer_socks.get(address)
+        if sock is None:
+            sock = protocol.configure_socket(self._ctx.socket(zmq.DEALER), self._max_size)
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.setsockopt(zmq.RCVHWM, 0)
+            sock.connect(address)
+            self._peer_socks[address] = sock
+            self._poller.register(sock, zmq.POLLIN)
+        return sock
+
+    def _fetch(self, deps: dict) -> None:
+        """Ask holders for ``deps``: one request per peer, all peers at once."""
+        per_peer: dict = defaultdict(list)
+        for dep in deps:
+            holders = [h for h in self._who_has.get(dep, ()) if h not in self._left and h != self.address]
+            if not holders:
+                self._dep_unavailable(dep, None)
+                continue
+            per_peer[holders[hash(dep) % len(holders)]].append(dep)
+        now = time.monotonic()
+        for peer, keys in per_peer.items():
+            rid = next(self._rid)
+            self._requests[rid] = (peer, keys, now)
+            for key in keys:
+                self._fetching[key] = (peer, rid)
+            self._safe_send(self._peer(peer), protocol.encode([{"op": "get-data", "rid": rid, "keys": keys}]))
+
+    def _on_peer_reply(self, op: dict) -> None:
+        if op["op"] != "data":
+            raise ProtocolError(f"unknown op {op['op']!r} from a peer")
+        request = self._requests.pop(op["rid"], None)
+        peer = request[0] if request else None
+        received = []
+        for key, value in zip(op["keys"], op["values"]):
+            try:
+                received.append((key, protocol.deserialize(value)))
+            except Exception as e:
+                self._dep_failed(key, protocol.serialize((e, traceback.format_exc())))
+        with self._work:
+            for key, obj in received:
+                if self._fetching.get(key, (None,))[0] == peer:
+                    self._fetching.pop(key, None)
+                if key not in self.data:
+                    self.data[key] = obj
+                    self._added.append((key, protocol.sizeof(obj)))
+                self._release_waiters(key)
+        for key, exc in op.get("errors", ()):
+            self._fetching.pop(key, None)
+            self._dep_failed(key, exc)
+        if op.get("missing"):
+            self._fetch_failed(peer, op["missing"])
+        self._report()
+
+    def _fetch_failed(self, peer: str | None, keys: Any) -> None:
+        """``peer`` did not deliver ``keys``: try another holder, else tell the scheduler."""
+        retry = {}
+        for key in keys:
+            if self._fetching.get(key, (None,))[0] != peer:
+                continue
+            self._fetching.pop(key, None)
+            holders = [h for h in self._who_has.get(key, ()) if h != peer]
+            self._who_has[key] = holders
+            if holders:
+                retry[key] = None
+            else:
+                self._dep_unavailable(key, peer)
+        if retry:
+            self._fetch(retry)
+
+    def _dep_unavailable(self, dep: Any, holder: str | None) -> None:
+        """No holder can give us ``dep``: drop the tasks waiting for it and tell the scheduler."""
+        with self._lock:
+            for task in self._waiters.pop(dep, ()):
+                if self.tasks.get(task.key) is task and task.state is _WAITING:
+                    del self.tasks[task.key]
+                    task.state = _CANCELLED
+                    self._missing.append((task.key, dep, holder))
+
+    def _dep_failed(self, dep: Any, exc_payload: Any) -> None:
+        """An input arrived but cannot be used: the tasks waiting for it fail with that error."""
+        with self._lock:
+            for task in self._waiters.pop(dep, ()):
+                if self.tasks.get(task.key) is task and task.state is _WAITING:
+                    del self.tasks[task.key]
+                    task.state = _CANCELLED
+                    self._erred.append((task.key, exc_payload))
+
+    def _peer_left(self, address: str) -> None:
+        """The scheduler says ``address`` left: fetches from it will never be answered."""
+        self._left.add(address)
+        sock = self._peer_socks.pop(address, None)
+        if sock is not None:
+            self._poller.unregister(sock)
+            sock.close(0)
+        pending = [(rid, keys) for rid, (peer, keys, _) in self._requests.items() if peer == address]
+        for rid, keys in pending:
+            self._requests.pop(rid, None)
+            self._fetch_failed(address, keys)
+        self._report()
