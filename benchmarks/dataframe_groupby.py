@@ -16,18 +16,7 @@ import time
 
 import numpy as np
 import pandas as pd
-
-
-def race(repeat: int, funcs: dict) -> dict:
-    """Best time and last result of each function, running them in turn so load drifts hit all alike."""
-    best = {name: float("inf") for name in funcs}
-    results: dict = {}
-    for _ in range(repeat):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            results[name] = func()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: (best[name], results[name]) for name in funcs}
+from dataframe_common import race
 
 
 def main() -> None:

@@ -116,7 +116,7 @@ def our_cli_cluster(n_workers: int = 2, nthreads: int = 1) -> Iterator[tuple[str
 
     procs: list[subprocess.Popen] = []
     try:
-        sched, addrs = start_cli(["scheduler"], ["workers", "clients"])
+        sched, addrs = start_cli(["scheduler", "--log-level", "warning"], ["workers", "clients"])
         procs.append(sched)
         worker_addresses = []
         for i in range(n_workers):

@@ -80,7 +80,7 @@ def to_dot(dsk: Mapping, data_attributes: Mapping | None = None, function_attrib
     data / function nodes (e.g. ``{'x': {'color': 'red'}}``).
 
     >>> from operator import add
-    >>> print(to_dot({'x': 1, 'y': (add, 'x', 1)}))
+    >>> print(to_dot({'x': 1, 'y': (add, 'x', 1)}), end='')
     digraph {
       graph [rankdir="BT"];
       d0 [label="x", shape="box"];
@@ -169,19 +169,21 @@ def visualize(*collections: Any, filename: str | None = "mygraph", format: str |
     rendered format is asked for without the ``graphviz`` package or the ``dot`` program.
     """
     if filename is not None:
-        root, ext = os.path.splitext(filename)
+        ext = os.path.splitext(filename)[1]
         if format is None:
             format = ext[1:].lower() if ext else "png"
         if not ext or ext[1:].lower() != format.lower():
             filename = f"{filename}.{format}"
     format = (format or "png").lower()
-    dot_text = to_dot(_graph_of(collections, optimize_graph), **kwargs)
-    if format in ("dot", "gv"):
-        data: str | bytes = dot_text
-    else:
+    graphviz = None
+    if format not in ("dot", "gv"):  # check before the work of drawing
         what = f"visualize(format={format!r})"
         graphviz = _require_graphviz(what)
         _require_dot(what)
+    dot_text = to_dot(_graph_of(collections, optimize_graph), **kwargs)
+    if graphviz is None:
+        data: str | bytes = dot_text
+    else:
         rendered = graphviz.Source(dot_text).pipe(format=format)
         data = rendered.decode() if format in _TEXT_FORMATS else rendered
     if filename is not None:

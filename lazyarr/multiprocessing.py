@@ -60,10 +60,20 @@ class WorkerDiedError(RuntimeError):
     """A worker process ended abruptly (crash, ``os._exit``, killed) while running tasks."""
 
 
+config.update_defaults({"multiprocessing": {"context": None}})
+
+
 def _context() -> Any:
+    """The multiprocessing context for new pools (config ``multiprocessing.context``)."""
     method = config.get("multiprocessing.context", None)
+    available = _mp.get_all_start_methods()
     if method is None:
-        method = "forkserver" if "forkserver" in _mp.get_all_start_methods() else "spawn"
+        method = "forkserver" if "forkserver" in available else "spawn"
+    elif method not in available:
+        raise ValueError(
+            f"config multiprocessing.context={method!r} is not a start method of this platform; "
+            f"use one of {', '.join(map(repr, available))}"
+        )
     ctx = _mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["lazyarr.multiprocessing"])

@@ -185,6 +185,17 @@ def _fuse_settings(max_width: int | None, max_length: int | None) -> tuple[int, 
 _MANY = object()  # marks a key with more than one dependent
 
 
+def _is_remote_data(value: Any) -> bool:
+    """Is a graph value a handle to data held elsewhere, such as a distributed future?
+
+    Such keys stay in the graph, where the distributed runtime finds and resolves them; hidden
+    inside a fused chain they would reach the task as the handle instead of the data.
+    """
+    typ = type(value)
+    return typ is not list and typ is not dict and typ is not str and callable(getattr(typ, "result", None)) \
+        and hasattr(value, "key")
+
+
 def fuse(dsk: Mapping, keys: Any = None, dependencies: Mapping | None = None, max_width: int | None = None,
          max_length: int | None = None, rename_keys: bool = False) -> tuple[dict, dict]:
     """Merge chains of tasks into single flat tasks; returns ``(fused_graph, dependencies)``.
@@ -195,6 +206,9 @@ def fuse(dsk: Mapping, keys: Any = None, dependencies: Mapping | None = None, ma
     linear chains only, so no parallelism is lost; a larger ``max_width`` also fuses trees with up
     to that many leaves. ``max_length`` (``optimization.fuse.max-length``, default unlimited) cuts
     long chains into fused segments of at most that many tasks.
+
+    Keys holding handles to remote data (distributed futures: objects with ``key`` and
+    ``result()``) are never absorbed, so the runtime still sees them.
 
     The fused task sits under the chain's last (output) key; the intermediate keys disappear.
     With ``rename_keys=True`` the fused task is stored under a combined name such as
@@ -232,7 +246,10 @@ def _fuse(dsk: Mapping, protected: set, dependencies: Mapping | None, width_limi
     for parent, deps in dependencies.items():
         if 0 < len(deps) <= width_limit:
             for child in deps:
-                if parent_of[child] != parent or child not in dsk:
+                if parent_of[child] != parent:
+                    break
+                value = dsk.get(child, _MANY)
+                if value is _MANY or (type(value) is not tuple and _is_remote_data(value)):
                     break
             else:
                 absorbing.add(parent)

@@ -29,6 +29,9 @@ Every message is one ZeroMQ multipart message (after the ROUTER's routing-id fra
 """
 from __future__ import annotations
 
+import copyreg
+import importlib
+import io
 import logging
 import pickle
 import struct
@@ -131,6 +134,56 @@ def _buffer(frame: Any) -> Any:
 # payloads: pickle protocol 5 with out-of-band buffers, cloudpickle when plain pickle cannot
 
 
+def _import_attribute(module: str, name: str) -> Any:
+    """``module.name``, imported (how methods of module-level singletons are unpickled)."""
+    return getattr(importlib.import_module(module), name)
+
+
+def _method_by_reference(method: Any) -> tuple | None:
+    """``(module, name)`` if ``method`` is bound to a module-level singleton and published as
+    ``module.name`` (``np.random.random``, ``random.random``), else None.
+
+    Plain pickle would copy the singleton by value: every task would then start from the
+    client's copy of, say, the global random state and return the same "random" numbers.
+    """
+    owner = getattr(method, "__self__", None)
+    if owner is None or isinstance(owner, (types.ModuleType, type)):
+        return None
+    name = getattr(method, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    candidates = [getattr(method, "__module__", None), type(owner).__module__]
+    for modname in list(candidates):
+        while modname and "." in modname:
+            modname = modname.rsplit(".", 1)[0]
+            candidates.append(modname)
+    for modname in candidates:
+        module = sys.modules.get(modname) if modname else None
+        if module is not None and getattr(module, name, None) == method:
+            return modname, name
+    return None
+
+
+def _reduce_method(method: Any) -> Any:
+    found = _method_by_reference(method)
+    if found is not None:
+        return _import_attribute, found
+    return method.__reduce_ex__(5)
+
+
+class _Pickler(pickle.Pickler):
+    """Plain (C) pickle, except that methods of module-level singletons go by reference."""
+
+    dispatch_table = {**copyreg.dispatch_table, types.MethodType: _reduce_method,
+                      types.BuiltinMethodType: _reduce_method}
+
+
+def _pickle_dumps(obj: Any, protocol: int = 5, buffer_callback: Any = None) -> bytes:
+    f = io.BytesIO()
+    _Pickler(f, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+    return f.getvalue()
+
+
 def _dumps_with_buffers(obj: Any, dumper: Any) -> bytes | Serialized:
     buffers: list = []
 
@@ -157,13 +210,13 @@ def serialize(obj: Any) -> bytes | Serialized:
     True
     """
     try:
-        out = _dumps_with_buffers(obj, pickle.dumps)
+        out = _dumps_with_buffers(obj, _pickle_dumps)
         if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
             return out
     except Exception:
         pass
     try:
-        return _dumps_with_buffers(obj, cloudpickle.dumps)
+        return _dumps_with_buffers(obj, _cloudpickle_dumps)
     except Exception as e:
         raise SerializationError(f"cannot serialize {_describe(obj)}: {type(e).__name__}: {e}") from e
 
@@ -239,9 +292,20 @@ class _TaskPickler(cloudpickle.Pickler):
     """cloudpickle, with by-value functions replaced by their cached bytes."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is types.FunctionType and not _by_reference(obj):
+        typ = type(obj)
+        if typ is types.FunctionType and not _by_reference(obj):
             return _load_function, (_function_bytes(obj),)
+        if typ is types.MethodType or typ is types.BuiltinMethodType:
+            found = _method_by_reference(obj)
+            if found is not None:
+                return _import_attribute, found
         return super().reducer_override(obj)
+
+
+def _cloudpickle_dumps(obj: Any, protocol: int, buffer_callback: Any) -> bytes:
+    f = io.BytesIO()
+    _TaskPickler(f, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
+    return f.getvalue()
 
 
 def dumps_task(comp: Any, key: Any = None) -> bytes | Serialized:
@@ -254,21 +318,13 @@ def dumps_task(comp: Any, key: Any = None) -> bytes | Serialized:
     (<built-in function add>, 'x', 1)
     """
     try:
-        out = _dumps_with_buffers(comp, pickle.dumps)
+        out = _dumps_with_buffers(comp, _pickle_dumps)
         if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
             return out
     except Exception:
         pass
-
-    def dumper(obj: Any, protocol: int, buffer_callback: Any) -> bytes:
-        import io
-
-        f = io.BytesIO()
-        _TaskPickler(f, protocol=protocol, buffer_callback=buffer_callback).dump(obj)
-        return f.getvalue()
-
     try:
-        return _dumps_with_buffers(comp, dumper)
+        return _dumps_with_buffers(comp, _cloudpickle_dumps)
     except Exception as e:
         where = f" of key {key!r}" if key is not None else ""
         raise SerializationError(

@@ -44,7 +44,7 @@ from .chunks import (
     normalize_chunks,
     validate_axis,
 )
-from .layers import Blockwise, BlockLayer, LayeredGraph, Literal, quote
+from .layers import Blockwise, LayeredGraph, Literal, quote
 from .optimization import optimize as _optimize_array_graph
 
 __all__ = [
@@ -108,10 +108,7 @@ class Array(LazyarrMethodsMixin):
         if meta is None or not hasattr(meta, "ndim") or meta.ndim != len(chunks) or meta.dtype != dtype:
             meta = meta_from_dtype(dtype, len(chunks))
         if isinstance(graph, LayeredGraph):
-            if name not in graph.layers:
-                graph = LayeredGraph.__lazyarr_merge__([graph])
-                graph.layers[name] = {}
-                graph.dependencies[name] = set()
+            pass  # its blocks are usually the layer called ``name``, but may live in any layer
         elif isinstance(graph, Mapping):
             graph = LayeredGraph({name: graph}, {name: set()})
         else:
@@ -359,10 +356,9 @@ class Array(LazyarrMethodsMixin):
 
     def swapaxes(self, axis1: int, axis2: int) -> "Array":
         """Exchange two axes."""
-        axes = list(range(self.ndim))
-        a, b = validate_axis(axis1, self.ndim, self.shape), validate_axis(axis2, self.ndim, self.shape)
-        axes[a], axes[b] = axes[b], axes[a]
-        return self.transpose(axes)
+        from .routines import swapaxes
+
+        return swapaxes(self, axis1, axis2)
 
     def squeeze(self, axis: Any = None) -> "Array":
         """Drop axes of length one."""
@@ -756,19 +752,20 @@ def _rechunk_refinement(x: Array, chunks: tuple) -> Array:
     raise RuntimeError("rechunk is unavailable")  # pragma: no cover
 
 
-def unify_chunks(arrays: Sequence[Array], inds: Sequence[tuple]) -> tuple[dict, list[Array]]:
-    """Common chunks per index label, and the arrays rechunked to them.
+def _broadcast_axis(x: Array, axis: int) -> bool:
+    """Is this axis of ``x`` broadcast by blockwise operations (length one, one block)?"""
+    return x.shape[axis] == 1 and len(x.chunks[axis]) == 1
 
-    A dimension of length one is broadcast (left alone); other dimensions sharing a label must
-    have the same length and are re-blocked to the common refinement of their chunks.
-    """
+
+def aligned_label_chunks(arrays: Sequence[Array], inds: Sequence[tuple]) -> dict:
+    """The common chunks of every index label (see :func:`unify_chunks`)."""
     by_label: dict = {}
     for x, ind in zip(arrays, inds):
         for axis, label in enumerate(ind):
             by_label.setdefault(label, []).append((x, axis))
     label_chunks: dict = {}
     for label, uses in by_label.items():
-        candidates = [x.chunks[axis] for x, axis in uses if not (x.shape[axis] == 1 and len(x.chunks[axis]) == 1)]
+        candidates = [x.chunks[axis] for x, axis in uses if not _broadcast_axis(x, axis)]
         if not candidates:
             label_chunks[label] = (1,)
             continue
@@ -785,12 +782,20 @@ def unify_chunks(arrays: Sequence[Array], inds: Sequence[tuple]) -> tuple[dict, 
             raise ValueError(f"cannot align unknown (nan) chunks {candidates} along index {label!r}")
         else:
             label_chunks[label] = common_refinement(*candidates)
+    return label_chunks
+
+
+def unify_chunks(arrays: Sequence[Array], inds: Sequence[tuple]) -> tuple[dict, list[Array]]:
+    """Common chunks per index label, and the arrays rechunked to them.
+
+    A dimension of length one is broadcast (left alone); other dimensions sharing a label must
+    have the same length and are re-blocked to the common refinement of their chunks.
+    """
+    label_chunks = aligned_label_chunks(arrays, inds)
     out = []
     for x, ind in zip(arrays, inds):
-        target = tuple(
-            x.chunks[axis] if (x.shape[axis] == 1 and len(x.chunks[axis]) == 1) else label_chunks[label]
-            for axis, label in enumerate(ind)
-        )
+        target = tuple(x.chunks[axis] if _broadcast_axis(x, axis) else label_chunks[label]
+                       for axis, label in enumerate(ind))
         out.append(_rechunk_refinement(x, target) if target != x.chunks else x)
     return label_chunks, out
 
@@ -1111,12 +1116,11 @@ class _BlockIdTable:
 class _BlockInfoTable:
     """``table[idx] -> block_info`` dict, as in Dask's ``map_blocks(block_info=...)``."""
 
-    def __init__(self, inputs: list, out_chunks: tuple, out_dtype: Any, out_ind: tuple, in_inds: list):
+    def __init__(self, inputs: list, out_chunks: tuple, out_dtype: Any, out_ind: tuple):
         self.inputs = inputs  # list of (position, shape, chunks, ind)
         self.out_chunks = out_chunks
         self.out_dtype = out_dtype
         self.out_ind = out_ind
-        self.in_inds = in_inds
 
     def __getitem__(self, idx: tuple) -> dict:
         where = dict(zip(self.out_ind, idx))
@@ -1251,30 +1255,22 @@ def map_blocks(func: Callable, *args: Any, name: str | None = None, token: str |
                      concatenate=True, meta=meta, **kwargs)
     layer: Blockwise = base.dask.layers[name]
     if want_info:
+        label_chunks = aligned_label_chunks(arrays, [ind_of[id(a)] for a in arrays])
         inputs = []
         for pos, a in enumerate(args):
             if isinstance(a, Array):
-                b = [arr for arr in _layer_inputs(base, a)]
-                src = b[0] if b else a
-                inputs.append((pos, src.shape, src.chunks, ind_of[id(a)]))
+                ind = ind_of[id(a)]
+                chunks = tuple(c if _broadcast_axis(a, axis) else label_chunks[label]
+                               for axis, (label, c) in enumerate(zip(ind, a.chunks)))
+                inputs.append((pos, a.shape, chunks, ind))
         extra_names.append("block_info")
-        block_tables.append(_BlockInfoTable(inputs, base.chunks, dtype, out_ind, []))
+        block_tables.append(_BlockInfoTable(inputs, base.chunks, dtype, out_ind))
     fn = _WithKeywords(layer.func, tuple(extra_names))
     new_args = list(layer.args) + [("index", table, out_ind) for table in block_tables]
     new_layer = Blockwise(name, layer.out_ind, layer.numblocks, fn, new_args)
     graph = LayeredGraph(dict(base.dask.layers), dict(base.dask.dependencies))
     graph.layers[name] = new_layer
     return Array(graph, name, base.chunks, dtype, meta)
-
-
-def _layer_inputs(out: Array, original: Array) -> list:
-    """The (possibly rechunked) version of ``original`` that ``out``'s layer reads."""
-    layer = out.dask.layers[out.name]
-    found = []
-    for arg in layer.args:
-        if arg[0] == "key" and arg[2] is not None and arg[1] == original.name:
-            found.append(original)
-    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -1335,8 +1331,6 @@ def from_array(x: Any, chunks: Any = "auto", name: Any = None, lock: Any = False
         raise TypeError(f"from_array needs a concrete array-like, got the lazy {type(x).__name__}; use from_delayed")
     if not (hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__")):
         x = np.asarray(x)
-    if isinstance(x, np.ndarray) and x.dtype.hasobject and False:  # pragma: no cover
-        pass
     shape = tuple(int(n) for n in x.shape)
     dtype = np.dtype(x.dtype)
     chunks = normalize_chunks(chunks, shape, dtype=dtype)

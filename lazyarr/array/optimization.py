@@ -17,6 +17,7 @@ A plain dict graph is culled with :func:`lazyarr.optimization.cull`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import product
 from typing import Any
 
 from .. import config
@@ -255,9 +256,9 @@ def _cull_layers(graph: LayeredGraph, needs: dict) -> dict:
                     if arg[2] is None:
                         owner = graph.layer_of(arg[1])
                         if owner is not None:
-                            new_needs.setdefault(owner, set()).add(arg[1])
+                            _add_need(new_needs, owner, arg[1])
                     else:
-                        new_needs[arg[1]] = _ALL
+                        _need_every_block(graph, arg[1], arg[3], new_needs)
             else:
                 seen = done.setdefault(name, set())
                 for key in want:
@@ -269,7 +270,7 @@ def _cull_layers(graph: LayeredGraph, needs: dict) -> dict:
                     for dep in layer.block_dependencies(idx):
                         owner = graph.layer_of(dep)
                         if owner is not None:
-                            new_needs.setdefault(owner, set()).add(dep)
+                            _add_need(new_needs, owner, dep)
         elif isinstance(layer, BlockLayer) and want is _ALL and layer.reads:
             tasks = layer.materialize()
             out.update(tasks)
@@ -294,6 +295,26 @@ def _cull_layers(graph: LayeredGraph, needs: dict) -> dict:
     return out
 
 
+def _add_need(new_needs: dict, owner: str, key: Any) -> None:
+    current = new_needs.setdefault(owner, set())
+    if current is not _ALL:
+        current.add(key)
+
+
+def _need_every_block(graph: LayeredGraph, name: str, numblocks: tuple, new_needs: dict) -> None:
+    """Record that every block ``(name, ...)`` is needed: the whole layer ``name`` if it holds
+    them (the usual case), else each block in whichever layer holds it."""
+    layer = graph.layers.get(name)
+    if isinstance(layer, (Blockwise, BlockLayer)) or (layer is not None and (name,) + (0,) * len(numblocks) in layer):
+        new_needs[name] = _ALL
+        return
+    for idx in product(*map(range, numblocks)):
+        key = (name,) + idx
+        owner = graph.layer_of(key)
+        if owner is not None:
+            _add_need(new_needs, owner, key)
+
+
 def _walk_mapping(graph: LayeredGraph, name: str, layer: Mapping, want: Any, seen: Any, done: dict, out: dict,
                   new_needs: dict) -> None:
     """Key-by-key cull inside a dict-like layer."""
@@ -315,4 +336,4 @@ def _walk_mapping(graph: LayeredGraph, name: str, layer: Mapping, want: Any, see
                 if dep not in seen:
                     stack.append(dep)
             elif owner is not None:
-                new_needs.setdefault(owner, set()).add(dep)
+                _add_need(new_needs, owner, dep)

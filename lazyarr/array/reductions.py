@@ -156,43 +156,49 @@ class _Combine:
         return f"_Combine({funcname(self.func)})"
 
 
-def _group_task(func: Callable, in_name: str, in_numblocks: tuple, axes: tuple, fan: dict,
-                whole: bool, keep_axes: bool) -> Callable[[tuple], tuple]:
-    """Task maker for one tree level: output block ``idx`` reads a group of input blocks."""
-    ndim = len(in_numblocks)
+class _GroupTask:
+    """Task maker of one tree level: output block ``idx`` reads a group of input blocks.
 
-    def task(idx: tuple) -> tuple:
-        if keep_axes:
+    ``whole`` groups all remaining blocks along the reduced axes (the aggregate step);
+    ``keep_axes`` says whether ``idx`` still has the reduced axes.
+    """
+
+    __slots__ = ("func", "in_name", "in_numblocks", "axes", "fan", "whole", "keep_axes")
+
+    def __init__(self, func: Callable, in_name: str, in_numblocks: tuple, axes: tuple, fan: dict,
+                 whole: bool, keep_axes: bool):
+        self.func, self.in_name, self.in_numblocks = func, in_name, in_numblocks
+        self.axes, self.fan, self.whole, self.keep_axes = axes, fan, whole, keep_axes
+
+    def __call__(self, idx: tuple) -> tuple:
+        axes, in_name = self.axes, self.in_name
+        if self.keep_axes:
             full = list(idx)
         else:
             it = iter(idx)
-            full = [0 if a in axes else next(it) for a in range(ndim)]
+            full = [0 if a in axes else next(it) for a in range(len(self.in_numblocks))]
         ranges = []
         for a in axes:
-            if whole:
-                ranges.append(range(in_numblocks[a]))
+            if self.whole:
+                ranges.append(range(self.in_numblocks[a]))
             else:
-                start = full[a] * fan[a]
-                ranges.append(range(start, builtins.min(start + fan[a], in_numblocks[a])))
-
+                start = full[a] * self.fan[a]
+                ranges.append(range(start, builtins.min(start + self.fan[a], self.in_numblocks[a])))
         if len(axes) == 1:
             a = axes[0]
             before, after = (in_name,) + tuple(full[:a]), tuple(full[a + 1:])
-            return (func, [before + (i,) + after for i in ranges[0]])
+            return (self.func, [before + (i,) + after for i in ranges[0]])
 
         def nest(level: int, where: list) -> Any:
             if level == len(axes):
                 return (in_name,) + tuple(where)
-            a = axes[level]
             out = []
             for i in ranges[level]:
-                where[a] = i
+                where[axes[level]] = i
                 out.append(nest(level + 1, where))
             return out
 
-        return (func, nest(0, list(full)))
-
-    return task
+        return (self.func, nest(0, full))
 
 
 def reduction(x: Any, chunk: Callable, aggregate: Callable, axis: Any = None, keepdims: bool = False,
@@ -233,7 +239,7 @@ def reduction(x: Any, chunk: Callable, aggregate: Callable, axis: Any = None, ke
     while builtins.any(numblocks[a] > fan[a] for a in axes):
         new_blocks = tuple(math.ceil(n / fan[a]) if a in axes else n for a, n in enumerate(numblocks))
         level_name = f"{token}-combine{level}-{tok}"
-        task = _group_task(_Combine(combine, axes, {"keepdims": True}), current, numblocks, axes, fan, False, True)
+        task = _GroupTask(_Combine(combine, axes, {"keepdims": True}), current, numblocks, axes, fan, False, True)
         graph.layers[level_name] = BlockLayer(level_name, new_blocks, task, reads=(current,))
         graph.dependencies[level_name] = {current}
         current, numblocks = level_name, new_blocks
@@ -245,7 +251,7 @@ def reduction(x: Any, chunk: Callable, aggregate: Callable, axis: Any = None, ke
     else:
         out_blocks = tuple(n for a, n in enumerate(numblocks) if a not in axes)
         out_chunks = tuple(c for a, c in enumerate(x.chunks) if a not in axes)
-    task = _group_task(_Combine(aggregate, axes, {"keepdims": keepdims}), current, numblocks, axes, fan, True, keepdims)
+    task = _GroupTask(_Combine(aggregate, axes, {"keepdims": keepdims}), current, numblocks, axes, fan, True, keepdims)
     graph.layers[final_name] = BlockLayer(final_name, out_blocks, task, reads=(current,))
     graph.dependencies[final_name] = {current}
     return Array(graph, final_name, out_chunks, dtype)
@@ -746,6 +752,27 @@ def _apply_carry(block: np.ndarray, carry: np.ndarray, op: Callable) -> np.ndarr
     return op(block, carry)
 
 
+class _CarryTask:
+    """Task maker of the running carry: block ``k`` of the carry combines carry ``k-1`` with the
+    last slice of block ``k-1`` (the identity for the first block)."""
+
+    __slots__ = ("name", "last_name", "axis", "chunks", "op", "identity", "dtype")
+
+    def __init__(self, name: str, last_name: str, axis: int, chunks: tuple, op: Callable, identity: Any,
+                 dtype: np.dtype):
+        self.name, self.last_name, self.axis, self.chunks = name, last_name, axis, chunks
+        self.op, self.identity, self.dtype = op, identity, dtype
+
+    def __call__(self, idx: tuple) -> Any:
+        axis = self.axis
+        k = idx[axis]
+        if k == 0:
+            shape = tuple(1 if d == axis else self.chunks[d][i] for d, i in enumerate(idx))
+            return (np.full, quote(shape), self.identity, self.dtype)
+        before = idx[:axis] + (k - 1,) + idx[axis + 1:]
+        return (self.op, (self.name,) + before, (self.last_name,) + before)
+
+
 def _cumulative(kind: str, func: Callable, op: Callable, identity: Any, a: Any, axis: Any, dtype: Any) -> Array:
     a = _prepare(a)
     if axis is None:
@@ -769,15 +796,7 @@ def _cumulative(kind: str, func: Callable, op: Callable, identity: Any, a: Any, 
                                         [("key", local_name, labels, a.numblocks)])
     graph.dependencies[last_name] = {local_name}
     carry_name = f"{kind}-carry-{token}"
-
-    def carry_task(idx: tuple) -> Any:
-        k = idx[axis]
-        if k == 0:
-            shape = tuple(1 if d == axis else a.chunks[d][i] for d, i in enumerate(idx))
-            return (np.full, quote(shape), identity, out_dtype)
-        before = idx[:axis] + (k - 1,) + idx[axis + 1:]
-        return (op, (carry_name,) + before, (last_name,) + before)
-
+    carry_task = _CarryTask(carry_name, last_name, axis, a.chunks, op, identity, out_dtype)
     graph.layers[carry_name] = BlockLayer(carry_name, a.numblocks, carry_task)
     graph.dependencies[carry_name] = {last_name}
     out_name = f"{kind}-{token}"

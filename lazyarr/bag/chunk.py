@@ -459,10 +459,12 @@ def finish_std(ddof: int, triple: tuple) -> float:
 
 
 def any_of(seq: Iterable) -> bool:
+    """``any`` as a named, picklable task function."""
     return any(seq)
 
 
 def all_of(seq: Iterable) -> bool:
+    """``all`` as a named, picklable task function."""
     return all(seq)
 
 

@@ -23,7 +23,7 @@ from ..tokenize import tokenize
 from ..utils import funcname, key_split
 from . import chunk
 from .chunk import Quote, no_default, quote, reify
-from .optimize import optimize
+from .optimize import is_future, optimize
 
 __all__ = [
     "Bag",
@@ -604,7 +604,7 @@ def rebuild_bag(dsk: Mapping, name: str, npartitions: int) -> Bag:
         value = dsk.get(key)
         if type(value) is list:  # computed data: keep the graph walker out of it
             dsk[key] = (list, (Quote(value),))
-        elif key in dsk and not istask(value) and not _is_future(value):
+        elif key in dsk and not istask(value) and not is_future(value):
             dsk[key] = (Quote(value),)
     return Bag(dsk, name, npartitions)
 
@@ -613,14 +613,9 @@ def rebuild_item(dsk: Mapping, key: Any) -> Item:
     """An Item on ``dsk`` (a computed value, or an optimized graph) for persist/optimize."""
     dsk = dict(dsk)
     value = dsk.get(key)
-    if key in dsk and not istask(value) and not _is_future(value):
+    if key in dsk and not istask(value) and not is_future(value):
         dsk[key] = (Quote(value),)
     return Item(dsk, key)
-
-
-def _is_future(value: Any) -> bool:
-    """Is ``value`` a handle to remote data (a distributed future) rather than the data itself?"""
-    return hasattr(value, "key") and hasattr(value, "result") and callable(getattr(value, "result"))
 
 
 def _optimized_graph(coll: Any, optimize_graph: bool) -> dict:

@@ -7,6 +7,9 @@ count, say) into one task, the intermediate partitions never leave that task, so
 around each of them is dropped (:func:`lazify`): the elements then flow through the chain as
 iterators and no intermediate list is built. A step keeps its ``reify`` if a later step of the
 chain refers to it more than once (one iterator cannot be read twice).
+
+A key whose value is a distributed future (a bag persisted on a cluster) is never fused into
+its dependent: the client finds futures in tasks, not inside fused chains.
 """
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from .. import config
 from ..core import get_dependencies
-from ..optimization import Chain, cull_and_fuse
+from ..optimization import Chain, cull, fuse
 from .chunk import reify
 
-__all__ = ["optimize", "lazify", "lazify_task"]
+__all__ = ["optimize", "lazify", "lazify_task", "is_future"]
 
 
 def optimize(dsk: Mapping, keys: Any, **kwargs: Any) -> dict:
@@ -33,7 +37,20 @@ def optimize(dsk: Mapping, keys: Any, **kwargs: Any) -> dict:
     >>> get(out, 'c')
     ['0', '1', '2']
     """
-    return lazify(cull_and_fuse(dsk, keys, **kwargs))
+    culled, dependencies = cull(dsk, keys)
+    active = kwargs.get("fuse")
+    if active is None:
+        active = config.get("optimization.fuse.active", True)
+    if not active:
+        return culled
+    remote = [k for k, v in culled.items() if is_future(v)]
+    fused, _ = fuse(culled, [keys, remote], dependencies)
+    return lazify(fused)
+
+
+def is_future(value: Any) -> bool:
+    """Is ``value`` a handle to remote data (a distributed future) rather than data or a task?"""
+    return hasattr(value, "key") and callable(getattr(value, "result", None)) and not isinstance(value, tuple)
 
 
 def lazify(dsk: Mapping) -> dict:

@@ -141,6 +141,7 @@ def group_partition(seq: Any, grouper: Any, partition: int) -> dict:
 
 
 def merge_groups(groups: dict, key: Any, values: list) -> None:
+    """Append ``values`` to the group ``key`` of ``groups`` (in place)."""
     existing = groups.get(key)
     if existing is None:
         groups[key] = values

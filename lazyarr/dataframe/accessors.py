@@ -7,8 +7,7 @@ from typing import Any
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
-from ..tokenize import tokenize
-from .core import DataFrame, Series, merge_layers, new_collection, partitionwise
+from .core import DataFrame, Series, partitionwise
 from .reductions import tree_reduce
 from .utils import concat_parts, raise_unknown_columns
 
@@ -100,6 +99,7 @@ class CategoricalAccessor(_Accessor):
 
     @property
     def categories(self) -> pd.Index:
+        """The categories (from meta)."""
         return self._series._meta.cat.categories
 
 

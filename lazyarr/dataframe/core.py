@@ -18,16 +18,16 @@ from __future__ import annotations
 import functools
 import operator
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Number
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_list_like, is_numeric_dtype, is_scalar
+from pandas.api.types import is_bool_dtype, is_list_like, is_scalar
 
 from .. import config
-from ..base import LazyarrMethodsMixin, compute as _compute
+from ..base import LazyarrMethodsMixin
 from ..tokenize import tokenize
 from ..utils import funcname
 from .utils import (
@@ -72,29 +72,10 @@ def _flatten_layers(layers: Mapping) -> dict:
     return graph
 
 
-def _cull(dsk: Mapping, keys: Any) -> dict:
-    from ..core import flatten, get_dependencies
-
-    seen: set = set()
-    stack = list(flatten(keys))
-    out: dict = {}
-    while stack:
-        key = stack.pop()
-        if key in seen:
-            continue
-        seen.add(key)
-        task = dsk[key]
-        out[key] = task
-        stack.extend(d for d in get_dependencies(dsk, task=task) if d not in seen)
-    return out
-
-
 def optimize(dsk: Mapping, keys: Any, **kwargs: Any) -> dict:
-    """Cull to ``keys`` and fuse linear chains (``lazyarr.optimization.cull_and_fuse`` when present)."""
-    try:
-        from ..optimization import cull_and_fuse
-    except ImportError:
-        return _cull(dsk, keys)
+    """Cull to ``keys`` and fuse linear chains (the shared :func:`lazyarr.optimization.cull_and_fuse`)."""
+    from ..optimization import cull_and_fuse
+
     return cull_and_fuse(dsk, keys, **kwargs)
 
 
@@ -356,6 +337,7 @@ class _Frame(LazyarrMethodsMixin):
 
     @property
     def name(self) -> Any:
+        """The name (Series, Index)."""
         return self._meta.name
 
     @property
@@ -687,9 +669,6 @@ class _NDFrame(_Frame):
                 raise_unknown_columns(missing, self._meta.columns)
         return self._method("dropna", **kwargs)
 
-    def map_overlap(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("map_overlap is not supported yet")
-
     def memory_usage_per_partition(self, index: bool = True, deep: bool = False) -> "Series":
         """Bytes used by each partition, as a lazy Series."""
         return map_partitions(_partition_memory, self, index, deep, meta=pd.Series([], dtype="int64"),
@@ -841,6 +820,7 @@ class _NDFrame(_Frame):
         return to_array(self)
 
     def to_dask_array(self, lengths: Any = None) -> Any:
+        """The values as a lazyarr Array; ``lengths=True`` computes the row chunk sizes."""
         from .io.io import to_array
 
         return to_array(self, lengths=lengths)
@@ -870,6 +850,7 @@ class DataFrame(_NDFrame):
 
     @property
     def columns(self) -> pd.Index:
+        """The column labels (from meta)."""
         return self._meta.columns
 
     @columns.setter
@@ -881,15 +862,13 @@ class DataFrame(_NDFrame):
 
     @property
     def shape(self) -> tuple:
+        """(rows, columns); the row count is computed when used as a number."""
         return (_LazyLength(self), len(self.columns))
 
     @property
     def ndim(self) -> int:
+        """2."""
         return 2
-
-    @property
-    def empty(self) -> bool:
-        raise NotImplementedError("checking emptiness needs a computation; use len(ddf) == 0")
 
     def _assign_from(self, other: "DataFrame") -> None:
         self._layers, self._name, self._meta = other._layers, other._name, other._meta
@@ -1072,6 +1051,7 @@ class DataFrame(_NDFrame):
         return to_parquet(self, path, compute=compute, **kwargs)
 
     def items(self):
+        """(column label, lazy Series) pairs."""
         for c in self.columns:
             yield c, self[c]
 
@@ -1089,6 +1069,7 @@ class DataFrame(_NDFrame):
         return "\n".join(lines)
 
     def to_frame(self) -> "DataFrame":
+        """This DataFrame (for code that handles Series and DataFrames alike)."""
         return self
 
 
@@ -1140,14 +1121,17 @@ class Series(_NDFrame):
 
     @property
     def dtype(self) -> Any:
+        """The dtype (from meta)."""
         return self._meta.dtype
 
     @property
     def ndim(self) -> int:
+        """1."""
         return 1
 
     @property
     def shape(self) -> tuple:
+        """(rows,), computed when used as a number."""
         return (_LazyLength(self),)
 
     def __getitem__(self, key: Any) -> "Series":
@@ -1239,10 +1223,16 @@ class Series(_NDFrame):
 
         return nlargest(self, n, largest=False, split_every=split_every)
 
-    def __contains__(self, item: Any) -> bool:
-        raise NotImplementedError("use ddf.x.isin([...]).any().compute()")
+    def sort_values(self, ascending: bool = True, npartitions: int | None = None, na_position: str = "last",
+                    shuffle_method: str | None = None) -> "Series":
+        """Values sorted across partitions (range partitioning, then a stable sort within each)."""
+        from .shuffle import sort_values
+
+        return sort_values(self, None, ascending=ascending, npartitions=npartitions, na_position=na_position,
+                           method=shuffle_method)
 
     def astype(self, dtype: Any) -> "Series":
+        """Cast to ``dtype``."""
         return self._method("astype", dtype)
 
 
@@ -1255,10 +1245,12 @@ class Index(_Frame):
 
     @property
     def dtype(self) -> Any:
+        """The dtype (from meta)."""
         return self._meta.dtype
 
     @property
     def index(self) -> "Index":
+        """Itself (an Index is its own index)."""
         return self
 
     def _reduce(self, how: str, **kwargs: Any) -> Any:
@@ -1283,9 +1275,11 @@ class Index(_Frame):
         return self._partitionwise(_call_method, "to_series", token="to_series")
 
     def to_frame(self) -> DataFrame:
+        """The index values as a one-column DataFrame."""
         return self._partitionwise(_call_method, "to_frame", token="to_frame")
 
     def map(self, func: Any, meta: Any = no_default) -> "Index":
+        """Map values through a function or mapping."""
         return map_partitions(_call_method, self, "map", func, meta=meta, token="map")
 
     def __getattr__(self, key: str) -> Any:
@@ -1324,6 +1318,7 @@ class Scalar(LazyarrMethodsMixin):
 
     @property
     def dtype(self) -> Any:
+        """The dtype of the value (from meta)."""
         return getattr(self._meta, "dtype", np.dtype(type(self._meta)) if isinstance(self._meta, Number) else object)
 
     def __repr__(self) -> str:
@@ -1333,6 +1328,7 @@ class Scalar(LazyarrMethodsMixin):
         raise TypeError("the truth value of a lazy Scalar is unknown until computed; call compute()")
 
     def to_delayed(self, optimize_graph: bool = True) -> Any:
+        """The value as a :class:`lazyarr.delayed.Delayed`."""
         from .io.io import to_delayed
 
         return to_delayed(self, optimize_graph=optimize_graph)

@@ -27,11 +27,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_integer_dtype, is_list_like, is_scalar
+from pandas.api.types import is_list_like, is_scalar
 
-from ..tokenize import tokenize
-from .core import DataFrame, Series, _Frame, align_partitions, merge_layers, new_collection, no_default, \
-    partitionwise, emulate
+from .core import DataFrame, Series, _Frame, align_partitions, emulate, no_default, partitionwise
 from .reductions import tree_reduce
 from .utils import concat_parts, meta_nonempty, raise_unknown_columns
 
@@ -629,7 +627,3 @@ class DataFrameGroupBy(_GroupBy):
 
 class SeriesGroupBy(_GroupBy):
     """``ddf.groupby(key)[column]`` (or ``series.groupby(other)``)."""
-
-    def value_counts(self, split_every: int | None = None) -> Series:
-        """Counts of each value within each group (via size over both keys)."""
-        raise NotImplementedError("SeriesGroupBy.value_counts: use ddf.groupby([key, column]).size()")

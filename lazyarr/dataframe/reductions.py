@@ -16,7 +16,6 @@ partition; with one partition the result is exact.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -170,8 +169,6 @@ def _aggregate_method(parts: list, how: str, kwargs: dict, meta: Any, post: Call
 def _reduction_meta(x: _Frame, how: str, kwargs: dict) -> Any:
     fake = meta_nonempty(x._meta)
     out = getattr(fake, how)(**kwargs)
-    if isinstance(out, pd.Series):
-        return out.iloc[:0] if False else out
     return out
 
 
@@ -192,10 +189,10 @@ def _sum_count_combine(parts: list) -> Any:
     parts = [p for p in parts]
     if _is_frame(parts[0]):
         return functools.reduce(lambda a, b: a.add(b, fill_value=0), parts)
-    return functools.reduce(operator_add, parts)
+    return functools.reduce(_operator_add, parts)
 
 
-def operator_add(a: Any, b: Any) -> Any:
+def _operator_add(a: Any, b: Any) -> Any:
     return a + b
 
 

@@ -37,7 +37,7 @@ from pandas.api.types import is_scalar
 from .. import config
 from ..tokenize import tokenize
 from .core import DataFrame, Series, _Frame, merge_layers, new_collection, partitionwise
-from .utils import concat_parts, meta_nonempty, raise_unknown_columns
+from .utils import concat_parts, raise_unknown_columns
 
 __all__ = ["shuffle", "rearrange", "hash_partitions", "hash_index_partitions", "set_index", "sort_values",
            "drop_duplicates", "shuffle_method", "cleanup_shuffle_dirs"]
@@ -90,18 +90,29 @@ def range_partitions(values: pd.Series, boundaries: Sequence, ascending: bool = 
     Missing values go to the last partition (``na_last``) or the first.
     """
     n = len(boundaries) - 1
-    inner = np.asarray(boundaries[1:-1], dtype=object) if n > 1 else np.array([], dtype=object)
-    arr = values.to_numpy()
     isna = pd.isna(values).to_numpy()
-    out = np.zeros(len(arr), dtype=np.int64)
+    valid_values = values[~isna] if isna.any() else values
+    if len(valid_values):
+        lo, hi = valid_values.min(), valid_values.max()
+        if lo < boundaries[0] or hi > boundaries[-1]:
+            bad = lo if lo < boundaries[0] else hi
+            raise ValueError(f"value {bad!r} is outside the divisions [{boundaries[0]!r}, {boundaries[-1]!r}]; "
+                             f"give divisions that cover the data")
+    out = np.zeros(len(values), dtype=np.int64)
+    inner = list(boundaries[1:-1])
     if n > 1:
-        valid = ~isna
-        try:
-            inner_typed = pd.Index(list(boundaries[1:-1])).astype(values.dtype) if len(inner) else inner
-            pos = pd.Index(inner_typed).searchsorted(values[valid], side="right")
-        except (TypeError, ValueError):
-            pos = np.searchsorted(inner, arr[valid], side="right")
-        out[valid] = pos
+        arr = values.to_numpy() if isinstance(values.dtype, np.dtype) else None
+        if arr is not None and arr.dtype.kind in "iufmM" and len(inner) <= 64:
+            bounds = np.asarray(inner).astype(arr.dtype)
+            for b in bounds:  # a pass per boundary beats a binary search per value for few boundaries
+                out += arr >= b
+        else:
+            valid = ~isna
+            try:
+                inner_typed = pd.Index(inner).astype(values.dtype)
+                out[valid] = inner_typed.searchsorted(values[valid], side="right")
+            except (TypeError, ValueError):
+                out[valid] = np.searchsorted(np.asarray(inner, dtype=object), values.to_numpy()[valid], side="right")
     if not ascending:
         out = n - 1 - out
     out[isna] = n - 1 if na_last else 0
@@ -115,7 +126,9 @@ def _split(part: Any, func: Callable, npartitions: int) -> list:
         raise ValueError("the partitioning function must give one partition number per row")
     if len(part) == 0:
         return [part] * npartitions
-    order = np.argsort(assigned, kind="stable")
+    # small integer keys: numpy's stable sort is a linear-time radix sort for 16-bit ints
+    keys = assigned.astype(np.int16) if npartitions < 2**15 else assigned
+    order = np.argsort(keys, kind="stable")
     counts = np.bincount(assigned, minlength=npartitions)
     bounds = np.concatenate([[0], np.cumsum(counts)])
     ordered = part.iloc[order]
@@ -270,14 +283,21 @@ def _hash_func(part: Any, on: list, npartitions: int, cast: dict | None) -> np.n
 # ---------------------------------------------------------------- divisions from data
 
 def _sample_chunk(s: pd.Series, k: int) -> tuple[Any, int, Any, Any]:
-    """Evenly spaced sorted values of one partition (for division estimates), with length, min and max."""
+    """Evenly spaced sorted values of a random sample of one partition (for division estimates),
+    with the partition's count of values, min and max."""
     valid = s.dropna()
     n = len(valid)
     if n == 0:
         return (valid.iloc[:0], 0, None, None)
-    values = valid.sort_values(kind="stable")
-    take = np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
-    return (values.iloc[take].reset_index(drop=True), n, values.iloc[0], values.iloc[-1])
+    if n > 20 * k:
+        rng = np.random.default_rng(n)  # deterministic: the same data give the same divisions
+        sample = valid.iloc[np.sort(rng.choice(n, 20 * k, replace=False))]
+    else:
+        sample = valid
+    values = sample.sort_values(kind="stable")
+    m = len(values)
+    take = np.unique(np.linspace(0, m - 1, min(k, m)).round().astype(int))
+    return (values.iloc[take].reset_index(drop=True), n, valid.min(), valid.max())
 
 
 def _merge_samples(chunks: list, npartitions: int) -> tuple:
@@ -332,18 +352,25 @@ def _minmax_chunk(s: Any) -> tuple:
 
 # ---------------------------------------------------------------- set_index / sort_values
 
+def _sort_by_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by index, stable, missing values last (numpy's sort where the index allows)."""
+    index = frame.index
+    if index.is_monotonic_increasing:
+        return frame
+    values = index.to_numpy() if isinstance(index.dtype, np.dtype) else None
+    if values is not None and values.dtype.kind in "iufmM":
+        # numpy orders NaN/NaT last, like pandas' na_position="last". Its quicksort is several
+        # times faster than the stable sort; it is only unstable where values repeat.
+        order = np.argsort(values)
+        ordered = values[order]
+        if len(ordered) > 1 and ((ordered[1:] == ordered[:-1]).any() or pd.isna(ordered[-1])):
+            order = np.argsort(values, kind="stable")
+        return frame.iloc[order]
+    return frame.sort_index(kind="stable")
+
+
 def _set_index_part(part: pd.DataFrame, column: Any, drop: bool) -> pd.DataFrame:
-    out = part.set_index(column, drop=drop)
-    if not out.index.is_monotonic_increasing:
-        out = out.sort_index(kind="stable")
-    return out
-
-
-def _set_index_series(part: pd.DataFrame, series: pd.Series) -> pd.DataFrame:
-    out = part.set_index(series)
-    if not out.index.is_monotonic_increasing:
-        out = out.sort_index(kind="stable")
-    return out
+    return _sort_by_index(part.set_index(column, drop=drop))
 
 
 def set_index(frame: DataFrame, other: Any, drop: bool = True, sorted: bool = False, npartitions: int | None = None,
@@ -422,17 +449,17 @@ def sort_values(frame: DataFrame, by: Any, ascending: Any = True, npartitions: i
                 na_position: str = "last", method: str | None = None) -> Any:
     """Rows of ``frame`` sorted by ``by`` across partitions (stable; the index is kept, divisions unknown)."""
     if isinstance(frame, Series):
-        by_list: list = []
-    else:
-        by_list = _check_on(frame, by)
+        column = frame._meta.name if frame._meta.name is not None else "__values__"
+        out = sort_values(frame.to_frame(name=column), column, ascending=ascending, npartitions=npartitions,
+                          na_position=na_position, method=method)[column]
+        return out if column == frame._meta.name else out.rename(frame._meta.name)
+    by_list = _check_on(frame, by)
     if na_position not in ("first", "last"):
         raise ValueError(f"na_position must be 'first' or 'last', not {na_position!r}")
     first_asc = ascending if isinstance(ascending, bool) else ascending[0]
-    values = frame[by_list[0]] if by_list else frame
+    values = frame[by_list[0]]
     n = npartitions or frame.npartitions
     divisions = compute_divisions(values, n)
-    if isinstance(frame, Series):
-        raise NotImplementedError("sort a Series with .to_frame().sort_values(name)")
     if not divisions or len(divisions) < 3:
         # everything fits one range: sort the whole in one partition
         single = frame.repartition(npartitions=1)

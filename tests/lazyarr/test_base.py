@@ -272,3 +272,19 @@ def test_optimize_merges_and_keeps_results():
     (lone,) = lazyarr.optimize(inc(5))
     assert lone.compute() == 6
     assert lazyarr.optimize(1, 2) == (1, 2)
+
+
+def test_import_stays_light():
+    """``import lazyarr`` and the graph-level modules never pull in numpy or pandas."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lazyarr, lazyarr.base, lazyarr.core, lazyarr.optimization, lazyarr.delayed, lazyarr.dot,"
+        " lazyarr.tokenize, lazyarr.config;"
+        "lazyarr.delayed(sum)([lazyarr.delayed(len)('ab')]).compute(scheduler='sync');"
+        "print(sorted({'numpy', 'pandas'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

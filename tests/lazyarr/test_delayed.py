@@ -113,9 +113,10 @@ def test_none_value_through_the_optimizer_and_reference_get():
     assert core.get(n.__lazyarr_graph__(), "n") is None
 
 
-@pytest.mark.xfail(reason="lazyarr.order.ordered_dependencies reads task=None as 'no task given' (reported)")
-def test_none_value():
-    assert delayed(None).compute(scheduler="sync") is None
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_none_value(scheduler):
+    assert delayed(None).compute(scheduler=scheduler) is None
+    assert delayed(lambda v: [v])(delayed(None)).compute(scheduler=scheduler) == [None]
 
 
 def test_containers_of_delayed_values_are_traversed():

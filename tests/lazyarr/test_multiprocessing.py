@@ -206,6 +206,14 @@ def test_callbacks_run_in_the_calling_process():
     assert dict(post)["c"] == 3 and sorted(k for k, _ in post) == ["a", "b", "c"]
 
 
+def test_bad_start_method_is_named():
+    from lazyarr import config
+
+    with config.set({"multiprocessing.context": "teleport"}):
+        with pytest.raises(ValueError, match="'teleport' is not a start method"):
+            get({"x": 1}, "x", num_workers=3)  # a size with no pool yet, so one is made
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_workers"):
         get({"x": 1}, "x", num_workers=0)

@@ -164,6 +164,25 @@ def test_fuse_rename_keys_keeps_the_output_as_an_alias():
     assert get(fused, ("out", 0)) == 3
 
 
+class RemoteHandle:
+    """Looks like a distributed future: a ``key`` and a ``result()``."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def result(self):
+        return 5
+
+
+def test_fuse_keeps_keys_holding_remote_data():
+    dsk = {"remote": RemoteHandle("remote"), "b": (inc, "remote"), "c": (inc, "b")}
+    fused, deps = fuse(dsk, keys=["c"])
+    assert set(fused) == {"remote", "c"}
+    assert fused["remote"] is dsk["remote"] and deps["c"] == {"remote"}
+    plain = {"local": 5, "b": (inc, "local"), "c": (inc, "b")}
+    assert set(fuse(plain, keys=["c"])[0]) == {"c"}
+
+
 def test_fused_long_chain_is_flat_and_runs_everywhere():
     n = 20_000
     dsk = chain_graph(n)

@@ -55,6 +55,16 @@ def _children() -> dict[int, psutil.Process]:
     return found
 
 
+def _owned_elsewhere(thread: threading.Thread) -> bool:
+    """Long-lived threads with a module-level owner, not leaked by a test: lazyarr.threaded's
+    reusable pools, and pyzmq's garbage collector of zero-copy frames (one per process)."""
+    if thread.name.startswith(OWNED_THREADS):
+        return True
+    from zmq.utils.garbage import GarbageCollectorThread
+
+    return isinstance(thread, GarbageCollectorThread)
+
+
 @dataclass
 class Snapshot:
     """Threads, child processes and listening sockets of this process at one moment."""
@@ -68,8 +78,7 @@ class Snapshot:
         return cls({t for t in threading.enumerate() if t.is_alive()}, _children(), _listening_ports())
 
     def new_since(self, before: "Snapshot") -> tuple[list, list, list]:
-        # lazyarr.threaded keeps its worker pools for reuse (closed at exit): owned, not leaked.
-        return ([t for t in self.threads if t not in before.threads and not t.name.startswith(OWNED_THREADS)],
+        return ([t for t in self.threads if t not in before.threads and not _owned_elsewhere(t)],
                 [p for pid, p in self.children.items() if pid not in before.children],
                 sorted(self.ports - before.ports))
 
@@ -92,7 +101,7 @@ def check_no_leaks(before: Snapshot, grace: float = LEAK_GRACE) -> str | None:
             pass
     parts = []
     if threads:
-        parts.append("threads " + ", ".join(sorted(t.name for t in threads)))
+        parts.append("threads " + ", ".join(sorted(f"{t.name} ({getattr(t, '_target', None)!r})" for t in threads)))
     if children:
         parts.append("processes " + ", ".join(f"{p.pid}" for p in children))
     if ports:

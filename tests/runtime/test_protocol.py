@@ -235,3 +235,17 @@ def test_oversized_frames_are_refused_by_the_socket():
         sender.close(0)
         server.close(0)
         ctx.term()
+
+
+def test_methods_of_module_singletons_pickle_by_reference():
+    import random
+
+    for method in (np.random.random, random.random):
+        payload = dumps_task((method, 3))
+        assert len(payload) < 200                            # not the generator state by value
+        assert loads_task(payload)[0] is method or loads_task(payload)[0] == method
+    f = lambda n: np.random.random(n)  # noqa: E731  (the cloudpickle path does the same)
+    assert len(dumps_task((f, 3), key="k")) < 2000
+    bound = [1, 2].append                                     # an ordinary bound method: by value
+    restored = pickle.loads(serialize(bound))
+    assert restored.__self__ == [1, 2]

@@ -160,8 +160,8 @@ def read_csv(urlpath: Any, blocksize: int | str | None = "64MiB", sample: int = 
 
     Each file is split into ``blocksize`` byte blocks (``None``: one block per file) cut at line
     boundaries; every block is one partition. Other keyword arguments go to
-    :func:`pandas.read_csv`. ``engine`` is ``'pyarrow'`` when pyarrow is installed and the
-    options allow it, else ``'c'``; give it to choose.
+    :func:`pandas.read_csv`. ``engine`` is pandas' ``'c'`` parser unless given (``'pyarrow'`` is
+    accepted when pyarrow is installed and the options allow it).
 
     Errors name the file and byte range: a row with too many fields raises :class:`CSVParseError`,
     a block whose dtypes differ from the meta raises ``MetaMismatchError`` with the ``dtype=`` fix.
@@ -180,7 +180,9 @@ def read_csv(urlpath: Any, blocksize: int | str | None = "64MiB", sample: int = 
     if not isinstance(skiprows, int):
         raise ValueError("skiprows must be an integer number of leading lines")
     if engine is None:
-        engine = "pyarrow" if _pyarrow_ok(kwargs) else "c"
+        # The C parser releases the GIL, so blocks parse in parallel on the thread pool; pyarrow's
+        # parser is multi-threaded itself and over-subscribes the cores when blocks run in parallel.
+        engine = "c"
     elif engine == "pyarrow" and not _pyarrow_ok(kwargs):
         raise ValueError(f"engine='pyarrow' does not support the options {sorted(set(kwargs) & _PYARROW_UNSUPPORTED)}")
     # meta from the start of the first file

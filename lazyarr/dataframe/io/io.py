@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...tokenize import tokenize
-from ..core import DataFrame, Index, Scalar, Series, _Frame, merge_layers, new_collection, no_default
+from ..core import DataFrame, Scalar, Series, _Frame, merge_layers, new_collection
 from ..utils import check_meta, make_meta
 
 __all__ = ["from_pandas", "from_dict", "from_array", "from_delayed", "to_delayed", "to_bag", "to_array",

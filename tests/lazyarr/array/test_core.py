@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import lazyarr
 import lazyarr.array as da
@@ -281,6 +280,13 @@ def test_map_blocks(scheduler):
         return np.full(b.shape, lo * 100 + lo2)
 
     located = x.map_blocks(where, dtype=int).compute(scheduler=scheduler)
+
+    def same_place(a, b, block_info=None):
+        assert block_info[0]["array-location"] == block_info[1]["array-location"] == block_info[None]["array-location"]
+        return a + b
+
+    other = da.from_array(values, chunks=(2, 5))  # aligned to common blocks before the call
+    assert_eq(da.map_blocks(same_place, x, other, dtype=int), values * 2, scheduler=scheduler)
     assert located[3, 4] == 304 and located[0, 0] == 0
     # changing shape, dropping and adding axes
     sums = x.map_blocks(lambda b: b.sum(axis=0, keepdims=True), chunks=((1, 1), (2, 2, 1)))
@@ -317,3 +323,15 @@ def test_iteration_and_swapaxes():
     np.testing.assert_array_equal(np.stack(rows), values)
     assert_eq(x.swapaxes(0, 1), values.T)
     assert_eq(x.T, values.T)
+
+
+def test_pickle_round_trip_of_reductions_and_scans():
+    x = da.from_array(np.arange(12.0).reshape(3, 4), chunks=2)
+    for lazy, expected in [(x.sum(axis=0), np.arange(12.0).reshape(3, 4).sum(axis=0)),
+                           (x.cumsum(axis=1), np.arange(12.0).reshape(3, 4).cumsum(axis=1)),
+                           (da.random.default_rng(0).normal(size=5, chunks=2).mean(), None)]:
+        restored = pickle.loads(pickle.dumps(lazy))
+        if expected is None:
+            assert restored.compute() == lazy.compute()
+        else:
+            np.testing.assert_array_equal(restored.compute(), expected)

@@ -171,3 +171,12 @@ def test_fused_graphs_run_on_the_process_scheduler():
     assert y.compute(scheduler="processes") == y.compute(scheduler="sync")
     z = da.from_array(np.arange(10), chunks=3).cumsum()
     np.testing.assert_array_equal(z.compute(scheduler="processes"), np.arange(10).cumsum())
+
+
+def test_blocks_living_in_a_differently_named_layer():
+    x = da.arange(6, chunks=3)
+    layer = {("y", 0): (np.negative, (x.name, 0)), ("y", 1): (np.negative, (x.name, 1))}
+    graph = LayeredGraph.from_collections("not-y", layer, [x])
+    y = da.Array(graph, "y", x.chunks, x.dtype)
+    assert_eq(y + 1, -np.arange(6) + 1)
+    assert_eq(y.sum(), np.int64(-15))

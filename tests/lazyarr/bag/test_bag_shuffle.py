@@ -6,6 +6,7 @@ import gc
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -144,3 +145,17 @@ def test_stable_hash_is_the_same_in_another_process():
     assert stable_hash(1) == stable_hash(1.0) == stable_hash(True)
     assert stable_hash(("a", 1)) == stable_hash(("a", 1.0))
     assert len({stable_hash(w) % 8 for w in random_words(1, 200)}) == 8  # spreads over the buckets
+
+
+@pytest.mark.timeout(60)
+def test_on_the_distributed_runtime():
+    runtime = pytest.importorskip("runtime")
+    words = random_words(9, 300)
+    with runtime.Client(processes=False, n_workers=2):
+        assert choose_shuffle() == "tasks"  # the open client is the configured scheduler
+        g = db.from_sequence(words, npartitions=6).groupby(lambda w: w[0], npartitions=4)
+        check_groups(g.compute(), python_groupby(words, lambda w: w[0]))
+        persisted = db.from_sequence(words, npartitions=3).map(len).persist()
+        assert persisted.sum().compute() == sum(map(len, words))
+        assert dict(persisted.frequencies().compute()) == dict(Counter(map(len, words)))
+    assert choose_shuffle() == "disk"

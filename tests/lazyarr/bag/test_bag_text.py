@@ -197,3 +197,15 @@ def test_bad_arguments(tmp_path):
         b.to_textfiles(str(tmp_path / "*.out"), scheduler="sync")
     with pytest.raises(ValueError, match="2 paths given for 1 partitions"):
         b.to_textfiles(["x", "y"])
+
+
+def test_delimiter_search_across_read_chunks(tmp_path, monkeypatch):
+    from lazyarr.bag import text
+
+    monkeypatch.setattr(text, "_SCAN", 3)  # the delimiter search reads 3 bytes at a time
+    lines = [f"{'x' * (i % 11)}line{i}\r\n" for i in range(60)]
+    path = write(tmp_path / "crlf.txt", "".join(lines))
+    for blocksize in (1, 4, 9, 50):
+        got = db.read_text(path, linedelimiter="\r\n", blocksize=blocksize).compute(scheduler="sync")
+        assert got == lines, blocksize
+        assert db.read_text(path, blocksize=blocksize).compute(scheduler="sync") == python_lines(path)

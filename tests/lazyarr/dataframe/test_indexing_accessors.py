@@ -1,7 +1,6 @@
 """loc/iloc, the .str/.dt/.cat accessors and categorize."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

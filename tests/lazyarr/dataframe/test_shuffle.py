@@ -1,7 +1,6 @@
 """Shuffles (disk and tasks), set_index, sort_values, merge/join, drop_duplicates, repartition, concat."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -71,6 +70,9 @@ def test_set_index_sorted_and_divisions(pdf):
     out2 = dd.from_pandas(pdf, npartitions=3).set_index("g", divisions=[0, 2, 4])
     assert out2.divisions == (0, 2, 4)
     assert_eq(out2, pdf.set_index("g").sort_index(kind="stable"))
+    narrow = dd.from_pandas(pdf, npartitions=3).set_index("g", divisions=[0, 2, 3])
+    with pytest.raises(ValueError, match="outside the divisions"):
+        narrow.compute()
 
 
 def test_set_index_by_series(pdf):
@@ -92,6 +94,8 @@ def test_sort_values(pdf, npartitions, method, tmp_shuffle_dir):
     assert_eq(ddf.sort_values("f", ascending=False), pdf.sort_values("f", ascending=False, kind="stable"))
     assert_eq(ddf.sort_values(["g", "i"]), pdf.sort_values(["g", "i"], kind="stable"))
     assert_eq(ddf.sort_values("s", na_position="first"), pdf.sort_values("s", na_position="first", kind="stable"))
+    assert_eq(ddf.f.sort_values(), pdf.f.sort_values(kind="stable"))
+    assert_eq(ddf.s.sort_values(ascending=False), pdf.s.sort_values(ascending=False, kind="stable"))
     with pytest.raises(KeyError, match="'zz'"):
         ddf.sort_values("zz")
 

@@ -1,0 +1,1 @@
+"""A fake SLURM/PBS for the job-queue tests: see :mod:`fake_batch.fakebatch`."""
