@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--npartitions", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cluster", action="store_true",
+                        help="also time the runtime's LocalCluster against Dask distributed's (data not persisted)")
     args = parser.parse_args()
 
     import lazyarr
@@ -76,6 +78,37 @@ def main() -> None:
     print(f"dask threads              {t_dask:8.3f} s   {t_dask / t_pandas:5.2f} x pandas")
     print(f"dask threads split_out=1  {t_dask1:8.3f} s   {t_dask1 / t_pandas:5.2f} x pandas")
     print(f"lazyarr / dask            {t_ours / t_dask:8.2f}")
+    if args.cluster:
+        cluster_race(pdf, args, expect_mean)
+
+
+def cluster_race(pdf: pd.DataFrame, args: argparse.Namespace, expect_mean: pd.DataFrame) -> None:
+    """The same computation on local clusters (2 worker processes), the frame sent with the graph."""
+    import lazyarr
+    import lazyarr.dataframe as dd
+    import runtime
+
+    ddf = dd.from_pandas(pdf, npartitions=args.npartitions)
+    with runtime.LocalCluster(n_workers=2, threads_per_worker=1) as cluster, \
+            runtime.Client(cluster, set_as_default=False) as client:
+        timings = race(args.repeat, {"ours": lambda: lazyarr.compute(ddf.groupby("key").mean(), ddf.x.sum(),
+                                                                      scheduler=client)})
+    t_ours, (got, _) = timings["ours"]
+    pd.testing.assert_frame_equal(got, expect_mean)
+    print(f"lazyarr LocalCluster      {t_ours:8.3f} s")
+    try:
+        import dask
+        import dask.dataframe as ddask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return
+    dask_df = ddask.from_pandas(pdf, npartitions=args.npartitions)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as c:
+        timings = race(args.repeat, {"dask": lambda: dask.compute(dask_df.groupby("key").mean(), dask_df.x.sum(),
+                                                                  scheduler=c)})
+    t_dask, _ = timings["dask"]
+    print(f"dask distributed          {t_dask:8.3f} s")
+    print(f"lazyarr / dask (cluster)  {t_ours / t_dask:8.2f}")
 
 
 if __name__ == "__main__":

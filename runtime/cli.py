@@ -12,8 +12,8 @@ The same commands run as ``python -m runtime scheduler ...`` and ``python -m run
 Each command prints its addresses on stdout (one ``<command> <role>: <address>`` line each, so
 scripts can parse them), logs to stderr, and shuts down cleanly on SIGTERM or SIGINT (Ctrl-C).
 
-This module imports only what a worker needs: a worker process starts in a few tens of
-milliseconds because neither the scheduler nor numpy is loaded.
+This module imports only what a worker needs (neither the scheduler nor numpy), so worker
+processes start quickly; ``LocalCluster`` starts its workers through it.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,7 +121,13 @@ class _Stop:
         self._previous: dict = {}
 
     def install(self) -> "_Stop":
-        """Route SIGTERM, SIGINT (and SIGHUP where it exists) to this object; main thread only."""
+        """Route SIGTERM, SIGINT (and SIGHUP where it exists) to this object.
+
+        Signal handlers can only be set from the main thread; elsewhere (a command run inside a
+        thread) the caller stops the wait with :meth:`request` instead.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return self
         for name in ("SIGTERM", "SIGINT", "SIGHUP"):
             signum = getattr(signal, name, None)
             if signum is not None:

@@ -188,10 +188,16 @@ def test_unpicklable_task_raises_naming_the_key():
         serialize(threading.Lock())
 
 
-def test_sizeof():
-    assert protocol.sizeof(np.zeros(1000)) == 8000
+def test_sizeof_counts_buffers_inside_containers():
+    import pandas as pd
+
+    assert 8000 <= protocol.sizeof(np.zeros(1000)) < 9000
     assert protocol.sizeof(b"x" * 100) >= 100
     assert protocol.sizeof(1) > 0
+    assert protocol.sizeof((7, np.zeros(200_000))) > 1_600_000           # a task returning (meta, array)
+    assert 1_000_000 < protocol.sizeof([np.zeros(1000)] * 1000) < 12_000_000   # sampled, scaled up
+    assert protocol.sizeof({"a": np.zeros(10_000)}) > 80_000
+    assert protocol.sizeof(pd.DataFrame({"a": np.arange(10_000)})) > 80_000
 
 
 def test_rate_limited_log_suppresses_floods(caplog):
