@@ -62,23 +62,34 @@ def main() -> None:
     from lazyarr.threaded import default_num_workers
 
     workers = default_num_workers()
-    print(f"mean of {args.n:,} normal values in chunks of {args.chunk:,}; {workers} threads; best of {args.repeat}")
+    runs = {
+        "NumPy reference": lambda: numpy_reference(args.n, args.chunk, workers),
+        "lazyarr": lambda: ours(args.n, args.chunk),
+    }
+    try:
+        import dask.array  # noqa: F401
+
+        runs["Dask"] = lambda: dask_version(args.n, args.chunk)
+    except ImportError:
+        pass
+    print(f"mean of {args.n:,} normal values in chunks of {args.chunk:,}; {workers} threads; "
+          f"best of {args.repeat}, runs interleaved")
     ours(args.chunk * 4, args.chunk)  # warm up imports and thread pools
     numpy_reference(args.chunk * 4, args.chunk, workers)
-    t_ref, v_ref = best_of(args.repeat, lambda: numpy_reference(args.n, args.chunk, workers))
-    t_ours, v_ours = best_of(args.repeat, lambda: ours(args.n, args.chunk))
-    print(f"  NumPy reference ({workers}-thread pool): {t_ref:7.3f} s   mean={v_ref:.6f}")
-    print(f"  lazyarr                       : {t_ours:7.3f} s   mean={v_ours:.6f}   {t_ours / t_ref:5.2f} x NumPy")
-    try:
-        dask_version(args.chunk * 4, args.chunk)
-        t_dask, v_dask = best_of(args.repeat, lambda: dask_version(args.n, args.chunk))
-    except ImportError:
-        t_dask = None
-    if t_dask is None or v_dask is None:
+    best = dict.fromkeys(runs, float("inf"))
+    values = {}
+    for _ in range(args.repeat):  # interleaved, so that a busy moment hurts every contender alike
+        for label, run in runs.items():
+            seconds, values[label] = best_of(1, run)
+            best[label] = min(best[label], seconds)
+    ref = best["NumPy reference"]
+    for label in runs:
+        extra = f"   {best[label] / ref:5.2f} x NumPy" if label != "NumPy reference" else f"   ({workers}-thread pool)"
+        print(f"  {label:<16}: {best[label]:7.3f} s   mean={values[label]:.6f}{extra}")
+    if "Dask" in runs:
+        print(f"  lazyarr / Dask  : {best['lazyarr'] / best['Dask']:5.2f}")
+    else:
         print("  Dask: not installed (pip install -e '.[bench]')")
-        return
-    print(f"  Dask                          : {t_dask:7.3f} s   mean={v_dask:.6f}   {t_dask / t_ref:5.2f} x NumPy")
-    print(f"  lazyarr / Dask: {t_ours / t_dask:5.2f}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ def main() -> None:
 
 def cluster_race(pdf: pd.DataFrame, args: argparse.Namespace, expect_mean: pd.DataFrame) -> None:
     """The same computation on local clusters (2 worker processes), the frame sent with the graph."""
+    import logging
+    import warnings
+
     import lazyarr
     import lazyarr.dataframe as dd
     import runtime
@@ -102,6 +105,8 @@ def cluster_race(pdf: pd.DataFrame, args: argparse.Namespace, expect_mean: pd.Da
         from distributed import Client, LocalCluster
     except ImportError:
         return
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Sending large graph")
     dask_df = ddask.from_pandas(pdf, npartitions=args.npartitions)
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as c:
         timings = race(args.repeat, {"dask": lambda: dask.compute(dask_df.groupby("key").mean(), dask_df.x.sum(),

@@ -288,6 +288,9 @@ class Client:
             _run_callback(fn, fut)
 
     def _check_open(self) -> None:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a done callback cannot wait for results (it runs in the client's I/O "
+                               "thread, which delivers them); hand the work to another thread")
         if self._closed:
             raise ClientClosedError(f"client {self.id} is closed")
         if self._gone is not None:
@@ -733,6 +736,7 @@ class Client:
 
     def _gather_keys(self, keys: list, timeout: float | None = None) -> dict:
         """Wait for ``keys`` (wanted by this client) and bring their values here."""
+        self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
         values: dict = {}
         remaining = list(keys)

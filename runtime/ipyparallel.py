@@ -1,11 +1,12 @@
-"""Run the lazyarr runtime on the engines of a running IPython parallel (ipyparallel) cluster.
+"""Run the lazyarr runtime on the engines of a running IPython parallel (ipyparallel) cluster::
 
->>> import ipyparallel as ipp                                    # doctest: +SKIP
->>> rc = ipp.Client()                    # an ipcluster already runs
->>> from lazyarr.distributed import client_from_ipclient
->>> with client_from_ipclient(rc) as client:      # a scheduler, and a worker on every engine
-...     x.mean().compute()                         # runs on the engines
->>> # leaving the block stops the workers and the scheduler; the engines keep running
+    import ipyparallel as ipp
+    from lazyarr.distributed import client_from_ipclient
+
+    rc = ipp.Client()                              # an ipcluster already runs
+    with client_from_ipclient(rc) as client:       # a scheduler, and a worker on every engine
+        x.mean().compute()                         # runs on the engines
+    # leaving the block stopped the workers and the scheduler; the engines keep running
 
 The scheduler runs in a background thread of the first engine (``scheduler='engine'``, the
 default: it lives as long as the engines do) or of this process (``scheduler='local'``). Each

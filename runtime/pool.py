@@ -24,6 +24,9 @@ exists and has not been deleted (or the pool closed).
 """
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -95,6 +98,47 @@ class RemoteData:
 
     def __repr__(self) -> str:
         return f"RemoteData<scheduler={self.future.client.address}, key={self.future.key}>"
+
+
+class _ByName:
+    """A module-level bound method, looked up by name in the process that calls it.
+
+    Pickling ``np.random.random`` (a method of numpy's global RandomState) copies the generator's
+    state with it, so every call made on the workers would return the same "random" numbers.
+    Shipped by name instead, each worker uses its own generator, as the prototype's
+    ``pool.map(np.random.random, [n] * k)`` expects.
+    """
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    @property
+    def __name__(self) -> str:  # names the tasks, like the function itself would
+        return self.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
+
+    def __reduce__(self) -> Any:
+        return (_ByName, (self.module, self.name))
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+def _shippable(func: Callable) -> Callable:
+    """``func``, or a by-name reference if it is a module attribute bound to an object's state."""
+    owner = getattr(func, "__self__", None)
+    if owner is None or isinstance(owner, types.ModuleType) or not isinstance(
+            func, (types.MethodType, types.BuiltinMethodType)):
+        return func
+    module, name = getattr(func, "__module__", None), getattr(func, "__name__", None)
+    if module and name and getattr(sys.modules.get(module), name, None) is func:
+        return _ByName(module, name)
+    return func
 
 
 def _unwrap(obj: Any) -> Any:
@@ -182,7 +226,7 @@ class Pool:
         if not iterables:
             raise TypeError("Pool.map needs at least one iterable")
         columns = [list(_unwrap(list(it))) for it in iterables]
-        futures = self.client.map(func, *columns, pure=False, workers=workers, retries=retries)
+        futures = self.client.map(_shippable(func), *columns, pure=False, workers=workers, retries=retries)
         return self._wrap(futures)
 
     def apply(self, func: Callable, args: tuple | list = (), kwargs: Mapping | None = None,
@@ -193,8 +237,8 @@ class Pool:
             raise TypeError(f"Pool.apply takes args as a tuple or list, not {type(args).__name__}")
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise TypeError(f"Pool.apply takes kwargs as a mapping, not {type(kwargs).__name__}")
-        future = self.client.submit(func, *_unwrap(tuple(args)), pure=False, workers=workers, retries=retries,
-                                    **_unwrap(dict(kwargs or {})))
+        future = self.client.submit(_shippable(func), *_unwrap(tuple(args)), pure=False, workers=workers,
+                                    retries=retries, **_unwrap(dict(kwargs or {})))
         return RemoteData(future, self)
 
     def scatter(self, data: Any, workers: Any = None) -> Any:

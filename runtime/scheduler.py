@@ -279,7 +279,12 @@ class Scheduler:
         state = self.state
         name = op["op"]
         if name == "finished":
-            return state.tasks_finished(address, op["keys"], op["nbytes"], op.get("duration"))
+            keys, nbytes, duration = op["keys"], op["nbytes"], op.get("duration")
+            if (type(keys) is not tuple or type(nbytes) is not tuple or len(keys) != len(nbytes)
+                    or not all(type(n) is int for n in nbytes)
+                    or not (duration is None or type(duration) in (int, float))):
+                raise ProtocolError("malformed 'finished' op")
+            return state.tasks_finished(address, keys, nbytes, duration)
         if name == "erred":
             out: list = []
             for key, exc in zip(op["keys"], op["exceptions"]):

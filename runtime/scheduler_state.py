@@ -146,6 +146,24 @@ def _exception_payload(exc: BaseException) -> bytes:
     return pickle.dumps((exc, ""), protocol=5)
 
 
+def _check_graph(keys: Sequence, dependencies: Sequence, priorities: Sequence | None, wanted: Sequence) -> None:
+    """Reject a malformed graph before it changes anything (a buggy or hostile client)."""
+    try:
+        for key in keys:
+            hash(key)
+        for deps in dependencies:
+            if type(deps) not in (tuple, list):
+                raise TypeError(f"dependencies must be lists of keys, not {type(deps).__name__}")
+            for dep in deps:
+                hash(dep)
+        for key in wanted:
+            hash(key)
+    except TypeError as e:
+        raise ValueError(f"update-graph: malformed graph: {e}") from None
+    if priorities is not None and not all(type(p) is int and 0 <= p < 1 << 32 for p in priorities):
+        raise ValueError("update-graph: priorities must be integers in [0, 2**32)")
+
+
 def _priority(ts: TaskState) -> int:
     return ts.priority
 
@@ -757,6 +775,7 @@ class SchedulerState:
         n = len(keys)
         if len(tasks) != n or len(dependencies) != n or (priorities is not None and len(priorities) != n):
             raise ValueError("update-graph: keys, tasks, dependencies and priorities differ in length")
+        _check_graph(keys, dependencies, priorities, wanted)
         cs = self._client(client)
         self.generation += 1
         base = self.generation << _ROOT_PRIORITY_SHIFT

@@ -77,9 +77,9 @@ class UFunc:
 
 
 #: Elementwise NumPy ufuncs (generalised ufuncs such as ``matmul`` have their own routines).
-UFUNC_NAMES = sorted(
-    name for name in dir(np)
-    if isinstance(getattr(np, name), np.ufunc) and not name.startswith("_") and getattr(np, name).signature is None
+UFUNC_NAMES = sorted(  # vars(), not getattr(): touching NumPy's lazy submodules would import them
+    name for name, value in vars(np).items()
+    if isinstance(value, np.ufunc) and not name.startswith("_") and value.signature is None
 )
 
 _REDUCE_METHODS = {

@@ -92,24 +92,33 @@ _SERIES = _SeriesMarker()
 def _bincount_chunk(part: pd.DataFrame, key: pd.Series, stat_cols: list, names: list) -> pd.DataFrame | None:
     """Sums/counts/sizes via numpy.bincount for a compact integer key, or None if that does not apply.
 
-    The partial is one float64 block (counts are exact in float64 up to 2**53); the final step
-    casts counts back to int64.
+    The work is bound by memory bandwidth, so passes over the data are few: one ``max`` of the
+    key (``bincount`` finds negative keys itself), one ``bincount`` per sum, and missing values
+    are looked for only in columns whose group sums came out NaN. The partial is one float64 block
+    (counts are exact in float64 up to 2**53); the final step casts counts back to int64.
     """
     kv = key.to_numpy()
-    if len(kv) == 0:
+    n = len(kv)
+    if n == 0:
         return None
-    kmin, kmax = int(kv.min()), int(kv.max())
-    span = kmax - kmin + 1
-    if span > max(4 * len(kv), 1 << 16):
+    kmax = int(kv.max())
+    kmin = 0
+    if kmax > max(4 * n, 1 << 16):
         return None
-    codes = kv - kmin if kmin else kv
-    if codes.dtype != np.intp:
-        codes = codes.astype(np.intp)
-    sizes = np.bincount(codes, minlength=span)
+    codes = kv if kv.dtype == np.intp else kv.astype(np.intp)
+    try:
+        sizes = np.bincount(codes, minlength=kmax + 1)
+    except ValueError:  # negative keys: shift them
+        kmin = int(kv.min())
+        if kmax - kmin > max(4 * n, 1 << 16):
+            return None
+        codes = codes - kmin
+        sizes = np.bincount(codes, minlength=kmax - kmin + 1)
+    span = len(sizes)
     present = np.flatnonzero(sizes)
     block = np.empty((len(present), len(stat_cols)), dtype=np.float64)
     exact_ints: dict = {}
-    nan_cache: dict = {}
+    sums: dict = {}
     for pos, (col, stat) in enumerate(stat_cols):
         if stat == "size":
             block[:, pos] = sizes[present]
@@ -120,20 +129,23 @@ def _bincount_chunk(part: pd.DataFrame, key: pd.Series, stat_cols: list, names: 
                 block[:, pos] = sizes[present]
                 continue
             # float64 sums of integers are exact below 2**53; bound every partial sum by n * max|v|
-            if len(v) * max(abs(int(v.min())), abs(int(v.max()))) >= 2**53:
+            if n * max(abs(int(v.min())), abs(int(v.max()))) >= 2**53:
                 return None
             exact_ints[pos] = np.bincount(codes, weights=v, minlength=span)[present].astype(np.int64)
             continue
-        if col not in nan_cache:
-            isnan = np.isnan(v)
-            nan_cache[col] = isnan if isnan.any() else None
-        isnan = nan_cache[col]
+        if col not in sums:
+            total = np.bincount(codes, weights=v, minlength=span)[present]
+            counts = None
+            if np.isnan(total).any():  # some group has a missing value: skip those, count the rest
+                isnan = np.isnan(v)
+                total = np.bincount(codes, weights=np.where(isnan, 0.0, v), minlength=span)[present]
+                counts = np.bincount(codes, weights=~isnan, minlength=span)[present]
+            sums[col] = (total, counts)
+        total, counts = sums[col]
         if stat == "sum":
-            w = v if isnan is None else np.where(isnan, 0.0, v)
-            block[:, pos] = np.bincount(codes, weights=w, minlength=span)[present]
+            block[:, pos] = total
         else:  # count
-            block[:, pos] = sizes[present] if isnan is None else \
-                np.bincount(codes, weights=~isnan, minlength=span)[present]
+            block[:, pos] = sizes[present] if counts is None else counts
     labels = present + kmin if kmin else present
     index = pd.Index(labels.astype(key.dtype, copy=False), name=names[0], copy=False)
     if exact_ints:

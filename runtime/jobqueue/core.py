@@ -37,7 +37,7 @@ from ..cli import normalize_address
 from ..cluster import scheduler_workers
 
 __all__ = ["JobQueueCluster", "JobQueueError", "parse_walltime", "format_walltime", "interface_address",
-           "run_batch_command"]
+           "run_batch_command", "check_batch_command", "job_of_worker"]
 
 logger = logging.getLogger("runtime.jobqueue")
 
@@ -149,13 +149,31 @@ def check_batch_command(args: Sequence[str], proc: subprocess.CompletedProcess) 
 # What the finalizer needs
 
 
+def job_of_worker(name: Any, job_name: str, job_ids: Iterable[str]) -> str | None:
+    """The job id a worker name belongs to (``<job_name>-<id>`` or ``<job_name>-<id>-<i>``), or None.
+
+    >>> job_of_worker('lazyarr-worker-77-1', 'lazyarr-worker', ['76', '77'])
+    '77'
+    """
+    prefix = f"{job_name}-"
+    if not isinstance(name, str) or not name.startswith(prefix):
+        return None
+    ids = set(job_ids)
+    rest = name[len(prefix):]
+    if rest in ids:
+        return rest
+    head, _, index = rest.rpartition("-")
+    return head if index.isdigit() and head in ids else None
+
+
 class _Resources:
     """The scheduler and job ids a cluster owns, closable without the cluster (for the finalizer)."""
 
-    def __init__(self, cancel: Any) -> None:
+    def __init__(self, cancel: Any, job_name: str) -> None:
         self.scheduler: Any = None
         self.jobs: dict[str, float] = {}      # job id -> submission time, in submission order
         self.cancel = cancel                  # a function of a list of job ids (no reference to the cluster)
+        self.job_name = job_name
         self.lock = threading.RLock()
         self.closed = False
 
@@ -172,19 +190,20 @@ class _Resources:
                     self.cancel(jobs)
                 except JobQueueError as e:  # closing must finish: the scheduler still gets closed
                     logger.error("could not cancel jobs %s: %s", jobs, e)
-                self._wait_workers_left(timeout)
+                self._wait_workers_left(jobs, timeout)
         finally:
             if self.scheduler is not None:
                 self.scheduler.close()
 
-    def _wait_workers_left(self, timeout: float) -> None:
+    def _wait_workers_left(self, jobs: list[str], timeout: float) -> None:
         # Cancelled workers say goodbye to the scheduler; keep it up a little so they can.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if not scheduler_workers(self.scheduler):
-                    return
+                names = [info.get("name") for info in scheduler_workers(self.scheduler).values()]
             except Exception:  # the scheduler is unusable: nothing to wait for
+                return
+            if not any(job_of_worker(name, self.job_name, jobs) for name in names):
                 return
             time.sleep(0.05)
 
@@ -217,7 +236,8 @@ class JobQueueCluster:
         each of several processes).
     local_directory:
         Directory the job changes into before starting its workers (created if missing): put it
-        on node-local disk, where workers write anything local.
+        on node-local disk, where workers write anything local. Shell variables expand on the
+        node (``'$TMPDIR/lazyarr'``, ``'/scratch/$USER/$SLURM_JOB_ID'``).
     log_directory:
         Where the batch system writes each job's output and errors; the batch system's default
         (the submission directory) when None. Error messages quote the logs found there.
@@ -281,7 +301,9 @@ class JobQueueCluster:
         if self.log_directory is not None:
             os.makedirs(self.log_directory, exist_ok=True)
 
-        self._resources = _Resources(type(self)._cancel_jobs)
+        if not isinstance(worker_host, str) or not worker_host.strip():
+            raise ValueError(f"worker_host must be 'auto' or an address, not {worker_host!r}")
+        self._resources = _Resources(type(self)._cancel_jobs, self.job_name)
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._resources.scheduler = _start_scheduler(scheduler_options)
 
@@ -318,24 +340,13 @@ class JobQueueCluster:
     def workers(self) -> dict[str, dict]:
         """The workers of this cluster's jobs that the scheduler knows, by name: ``address``,
         ``nthreads``, ``memory_limit`` and the ``job_id`` that started them."""
-        known = set(self._resources.jobs)
+        known = list(self._resources.jobs)
         found = {}
         for address, info in scheduler_workers(self.scheduler).items():
-            job_id = self._job_of(info.get("name"), known)
+            job_id = job_of_worker(info.get("name"), self.job_name, known)
             if job_id is not None:
                 found[info["name"]] = {**info, "address": address, "job_id": job_id}
         return found
-
-    def _job_of(self, name: Any, job_ids: set[str]) -> str | None:
-        """The job id a worker name belongs to (``<job_name>-<id>`` or ``<job_name>-<id>-<i>``)."""
-        prefix = f"{self.job_name}-"
-        if not isinstance(name, str) or not name.startswith(prefix):
-            return None
-        rest = name[len(prefix):]
-        if rest in job_ids:
-            return rest
-        head, _, index = rest.rpartition("-")
-        return head if index.isdigit() and head in job_ids else None
 
     # -- the job script ------------------------------------------------------------------------
 
@@ -351,7 +362,7 @@ class JobQueueCluster:
         lines.append("")
         lines += self.prologue
         if self.local_directory is not None:
-            directory = shlex.quote(self.local_directory)
+            directory = _double_quote(self.local_directory)
             lines.append(f"mkdir -p {directory} && cd {directory} || exit 1")
         lines += self._worker_host_lines()
         lines.append("exec " + " ".join(self.worker_command()))
@@ -587,6 +598,16 @@ def _start_scheduler(options: Mapping[str, Any] | None) -> Any:
     scheduler = Scheduler(**kwargs)
     normalize_address(scheduler.address_to_workers)  # a clear error now rather than in every job
     return scheduler
+
+
+def _double_quote(text: str) -> str:
+    """``text`` in double quotes for the shell: safe with spaces, yet ``$TMPDIR`` still expands.
+
+    >>> print(_double_quote('$TMPDIR/my "dir"'))
+    "$TMPDIR/my \\"dir\\""
+    """
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`")
+    return f'"{escaped}"'
 
 
 def _positive_int(label: str, value: Any) -> int:

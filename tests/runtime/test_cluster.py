@@ -15,6 +15,7 @@ import pytest
 
 import lazyarr
 from lazyarr import config, delayed
+from lazyarr.base import get_scheduler
 from runtime import Client, LocalCluster
 from runtime.cluster import WorkerProcess, default_sizes
 
@@ -215,7 +216,8 @@ def test_client_without_address_starts_a_machine_sized_cluster_and_is_the_defaul
         cluster = c._cluster
     assert config.get("scheduler", None) is None
     assert cluster.status == "closed"
-    assert delayed(pid_of_worker)(2).compute() == os.getpid()
+    # .compute() is local again (checked without running it, so no thread pool is left behind)
+    assert get_scheduler(collections=[delayed(pid_of_worker)(2)]) is get_scheduler("threads")
 
 
 def test_client_processes_false_runs_workers_as_threads():

@@ -33,6 +33,18 @@ def _zmq_gc_thread():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _threads_return_to_baseline():
+    """Every scheduler, worker and client a test starts is closed, its threads joined."""
+    baseline = threading.active_count()
+    yield
+    deadline = time.monotonic() + 5
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = [t.name for t in threading.enumerate() if t.name.startswith("lazyarr-")]
+    assert threading.active_count() <= baseline and not left, f"threads left running: {left}"
+
+
 class Cluster:
     def __init__(self, nworkers=2, nthreads=1):
         self.scheduler = Scheduler()
@@ -233,6 +245,19 @@ def test_as_completed_and_wait(c):
     called = threading.Event()
     fast.add_done_callback(lambda fut: called.set())
     assert called.wait(5)
+    errors = []
+
+    def greedy(fut):
+        try:
+            fut.result()
+        except RuntimeError as e:
+            errors.append(e)
+
+    late = c.submit(slow_inc, 7, 0.3)
+    late.add_done_callback(greedy)                           # would deadlock: refused clearly
+    assert late.result(timeout=10) == 8
+    wait_until(lambda: errors)
+    assert "callback" in str(errors[0])
 
 
 def test_cancel_and_release_free_the_data(cluster, c):
@@ -251,6 +276,26 @@ def test_cancel_and_release_free_the_data(cluster, c):
     gc.collect()
     wait_until(lambda: scheduler_tasks(cluster) == 0)
     wait_until(lambda: sum(len(w.data) for w in cluster.workers) == 0)
+
+
+def test_wide_graph_does_not_overproduce_root_tasks(cluster, c):
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(max(len(w.tasks) for w in cluster.workers))
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        fs = c.map(slow_inc, range(40), delay=0.02)
+        assert c.gather(fs) == list(range(1, 41))
+    finally:
+        stop.set()
+        watcher.join()
+    assert max(seen) <= 2          # 1 thread + a buffer of 1 for 20 ms tasks; 38 waited at the scheduler
 
 
 def test_get_releases_everything_it_computed(cluster, c):
@@ -551,3 +596,30 @@ def test_bad_constructor_arguments():
     with Scheduler() as s:
         with pytest.raises(OSError, match="cannot listen"):
             Scheduler(port_to_clients=s.port_to_clients)
+
+
+def test_client_of_another_version_gets_a_clear_error():
+    """A 'scheduler' that speaks protocol version + 1 answers the hello: Client raises at once."""
+    ctx = zmq.Context()
+    server = ctx.socket(zmq.ROUTER)
+    server.setsockopt(zmq.LINGER, 0)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer():
+        if server.poll(10_000):
+            ident, *frames = server.recv_multipart()
+            reply = protocol.encode([{"op": "error", "message": "I speak the future"}])
+            reply[0] = protocol.MAGIC + bytes([protocol.VERSION + 1]) + reply[0][4:]
+            server.send_multipart([ident, *reply])
+
+    responder = threading.Thread(target=answer)
+    responder.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(VersionMismatchError, match=f"version {protocol.VERSION + 1}.*I speak the future"):
+            Client(f"tcp://127.0.0.1:{port}", timeout=10)
+        assert time.monotonic() - start < 5
+    finally:
+        responder.join(15)
+        server.close(0)
+        ctx.term()

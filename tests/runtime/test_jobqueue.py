@@ -36,9 +36,12 @@ def fake_batch(tmp_path, monkeypatch) -> FakeBatch:
     monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.delenv("FAKE_BATCH_ACCOUNTS", raising=False)
     yield fake
+    deadline = time.monotonic() + 10  # a job cancelled just now may still be shutting down
+    while fake.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
     left = fake.kill_all()
     if left:
-        pytest.fail(f"job processes still running at the end of the test (now killed): {left}")
+        pytest.fail(f"job processes still running 10 s after the test (now killed): {left}")
 
 
 def _gone(pid: int) -> bool:
@@ -114,7 +117,7 @@ def test_slurm_job_script(tmp_path):
         assert "--nworkers 2" in command
         assert '--name lazyarr-worker-"${SLURM_JOB_ID}"' in command
         assert command.endswith("--log-level debug")
-        assert f"cd '{tmp_path}/scratch dir'" in script
+        assert f'mkdir -p "{tmp_path}/scratch dir" && cd "{tmp_path}/scratch dir"' in script
         assert (cluster.worker_threads, cluster.worker_memory) == (2, 4 * 10**9)
         _check_syntax(script, tmp_path)
 
@@ -247,7 +250,7 @@ def test_rejected_directive_reports_stderr(fake_batch):
 def test_slurm_cluster_end_to_end(fake_batch, tmp_path):
     logs = tmp_path / "logs"
     with SLURMCluster(cores=1, memory=MEMORY, walltime=WALLTIME, account="proj", queue="debug",
-                      log_directory=logs) as cluster:
+                      log_directory=logs, local_directory=tmp_path / "node-$SLURM_JOB_ID") as cluster:
         cluster.scale(2)
         submitted = [call for call in fake_batch.calls() if call[0] == "sbatch"]
         assert len(submitted) == 2
@@ -269,6 +272,9 @@ def test_slurm_cluster_end_to_end(fake_batch, tmp_path):
             for name, info in workers.items():
                 pid = client.submit(os.getpid, pure=False, workers=[name]).result(timeout=30)
                 assert pid in _job_tree(pids[info["job_id"]]), (name, pid)
+                # ... and it runs in its local directory, named by the node's shell
+                cwd = client.submit(os.getcwd, pure=False, workers=[name]).result(timeout=30)
+                assert cwd == str(tmp_path / f"node-{info['job_id']}")
 
         cluster.scale(0)
         assert ["scancel", *sorted(jobs)] in [[c[0], *sorted(c[1:])] for c in fake_batch.calls()]
@@ -354,3 +360,35 @@ def test_cancel_of_ended_job_is_not_an_error(fake_batch, caplog):
         cluster.close()
     assert [c for c in fake_batch.calls() if c[0] == "scancel"] == [["scancel", job_id]] * 2
     assert "could not cancel" not in caplog.text and f"cancelled SLURM jobs ['{job_id}']" in caplog.text
+
+
+def test_worker_names_map_to_jobs():
+    from runtime.jobqueue.core import job_of_worker
+
+    assert job_of_worker("lazyarr-worker-1", "lazyarr-worker", ["1", "12"]) == "1"
+    assert job_of_worker("lazyarr-worker-12-0", "lazyarr-worker", ["1", "12"]) == "12"
+    assert job_of_worker("lazyarr-worker-1002.fakepbs-1", "lazyarr-worker", ["1002.fakepbs"]) == "1002.fakepbs"
+    assert job_of_worker("lazyarr-worker-13", "lazyarr-worker", ["1", "12"]) is None
+    assert job_of_worker("lazyarr-worker-1-x", "lazyarr-worker", ["1"]) is None
+    assert job_of_worker("other-1", "lazyarr-worker", ["1"]) is None
+    assert job_of_worker(None, "lazyarr-worker", ["1"]) is None
+
+
+def test_close_waits_only_for_its_own_workers(fake_batch):
+    from runtime.worker import Worker
+
+    cluster = SLURMCluster(cores=1, memory=MEMORY, walltime=WALLTIME, job_extra=["--hold"])
+    outsider = Worker(cluster.scheduler_address_to_workers, name="started-by-hand", nthreads=1)
+    try:
+        cluster.scale(1)
+        deadline = time.monotonic() + 20
+        while not cluster.scheduler.sync(lambda state: len(state.workers)):
+            assert time.monotonic() < deadline, "the hand-started worker did not join"
+            time.sleep(0.02)
+        assert cluster.workers == {}  # not one of the cluster's
+        start = time.monotonic()
+        cluster.close(timeout=30)
+        assert time.monotonic() - start < 15, "close() waited for a worker that is not the cluster's"
+    finally:
+        cluster.close()
+        outsider.close()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime import Client, Pool, RemoteData, SerializationError, delete
+from runtime import Client, Pool, RemoteData, SerializationError, delete, wait
 from runtime.errors import ClientClosedError
 from runtime.pool import DeletedError
 
@@ -70,16 +70,18 @@ def test_equal_calls_run_separately(pool):
 
 
 def test_the_prototype_random_arrays_differ(pool):
-    """``pool.map(np.random.random, [n] * k)`` (the prototype's example) must make k different arrays.
+    """``pool.map(np.random.random, [n] * k)`` (the prototype's example) makes k different arrays.
 
-    Fails today: the task's function is pickled on the client, and pickling the bound method
-    ``np.random.random`` copies numpy's global RandomState by value, so every call on every
-    worker starts from the client's RNG state and returns the same numbers. The fix belongs in
-    ``runtime.protocol``: pickle methods of module-level singletons by reference.
+    Pickled as is, ``np.random.random`` carries numpy's global RandomState by value, so every
+    call would start from the client's state (Dask's ``client.map`` behaves so); the Pool ships
+    such module-level methods by name, so each worker uses its own generator.
     """
     arrays = pool.map(np.random.random, [1_000] * 6)
+    assert arrays[0].key.startswith("random-")
     firsts = {a.get()[0] for a in arrays}
     assert len(firsts) == 6, "every call returned the same 'random' array"
+    assert np.random.random.__self__ is np.random.mtrand._rand  # the client's generator is untouched
+    assert pool.apply(np.random.randint, args=(0, 10**9)).get() != pool.apply(np.random.randint, args=(0, 10**9)).get()
 
 
 def test_repr_names_scheduler_and_key(pool):
@@ -100,6 +102,7 @@ def test_handles_in_graphs(pool):
 
 def test_map_runs_where_the_data_is(pool):
     made = pool.map(tagged, range(20))
+    wait([h.future for h in made])
     places = [h.get() for h in pool.map(where, made)]
     same = sum(maker == user for maker, user in places)
     assert same >= 15, f"only {same} of 20 calls ran on the worker holding their input"

@@ -517,3 +517,13 @@ def test_ready_queue_orders_runs_pushed_at_different_times():
     assert len(q) == 5
     assert [q.pop().priority for _ in range(5)] == [5, 20, 30, 50, 60]
     assert not q
+
+
+def test_malformed_graph_rejected_before_any_change():
+    sim = Sim()
+    for bad in [dict(keys=["a", {"x": 1}], deps=[[], []]), dict(keys=["a", "b"], deps=[[], 5]),
+                dict(keys=["a"], deps=[[["nested", "list"]]]), dict(keys=["a"], deps=[[]], priorities=[-1])]:
+        with pytest.raises(ValueError, match="update-graph"):
+            sim.s.update_graph("A", bad["keys"], [b"t"] * len(bad["keys"]), bad["deps"], ["a"],
+                               priorities=bad.get("priorities"))
+        assert sim.s.tasks == {}

@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lazyarr
 import lazyarr.array as da
@@ -14,7 +16,7 @@ from lazyarr.array.layers import Blockwise, Fused, LayeredGraph
 from lazyarr.base import collections_to_graph
 from lazyarr.core import execute_task, get
 
-from _array_helpers import SCHEDULERS, assert_eq
+from _array_helpers import SCHEDULERS, assert_eq, chunkings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,3 +182,41 @@ def test_blocks_living_in_a_differently_named_layer():
     y = da.Array(graph, "y", x.chunks, x.dtype)
     assert_eq(y + 1, -np.arange(6) + 1)
     assert_eq(y.sum(), np.int64(-15))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_random_expressions_fuse_correctly(data):
+    """Random trees of elementwise operations over differently chunked, broadcasting inputs, with
+    shared subexpressions and a final reduction: fused, unfused and NumPy agree."""
+    shape = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
+    leaves = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        sub = shape[data.draw(st.integers(0, len(shape) - 1)):]
+        sub = [n if data.draw(st.booleans()) else 1 for n in sub]
+        values = np.random.default_rng(len(leaves)).random(sub) + 0.5
+        leaves.append((values, da.from_array(values, chunks=data.draw(chunkings(tuple(sub))))))
+    pool = list(leaves)
+    ops = [np.add, np.multiply, np.subtract, np.maximum, lambda a, b: a / (b + 1)]
+    for _ in range(data.draw(st.integers(1, 6))):
+        (va, xa), (vb, xb) = data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(pool))
+        op = data.draw(st.sampled_from(ops))
+        if data.draw(st.booleans()):
+            pool.append((np.sqrt(abs(op(va, vb))), np.sqrt(abs(op(xa, xb)))))
+        else:
+            pool.append((op(va, vb) * 2, op(xa, xb) * 2))
+    (v1, x1), (v2, x2) = pool[-1], data.draw(st.sampled_from(pool))
+    combos = [(x1, v1), (x1 + x2, v1 + v2)]
+    reduce = data.draw(st.sampled_from(["none", "sum", "mean", "max"]))
+    outputs = []
+    for lazy, expected in combos:
+        if reduce != "none":
+            axis = data.draw(st.one_of(st.none(), st.integers(0, lazy.ndim - 1)))
+            lazy, expected = getattr(lazy, reduce)(axis=axis), getattr(expected, reduce)(axis=axis)
+        outputs.append((lazy, np.asarray(expected)))
+    fused = lazyarr.compute(*[o[0] for o in outputs], scheduler=data.draw(st.sampled_from(SCHEDULERS)))
+    unfused = lazyarr.compute(*[o[0] for o in outputs], scheduler="sync", optimize_graph=False)
+    for (lazy, expected), f, u in zip(outputs, fused, unfused):
+        np.testing.assert_allclose(f, expected, rtol=1e-12)
+        np.testing.assert_allclose(u, expected, rtol=1e-12)
+        assert np.shape(f) == expected.shape == lazy.shape
