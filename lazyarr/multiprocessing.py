@@ -21,10 +21,13 @@ worker-side traceback is attached as a note (a chained cause on Python 3.10).
 from __future__ import annotations
 
 import multiprocessing as _mp
+from multiprocessing import context as _mp_context
+from multiprocessing import spawn as _mp_spawn
 import os
 import pickle
 import random
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -74,9 +77,76 @@ def _context() -> Any:
             f"config multiprocessing.context={method!r} is not a start method of this platform; "
             f"use one of {', '.join(map(repr, available))}"
         )
-    ctx = _mp.get_context(method)
+    ctx = _without_main(_mp.get_context(method))
     if method == "forkserver":
         ctx.set_forkserver_preload(["lazyarr.multiprocessing"])
+    return ctx
+
+
+_launch_lock = threading.Lock()
+
+
+def _preparation_data_without_main(name: str) -> dict:
+    data = _original_preparation_data(name)
+    data.pop("init_main_from_path", None)
+    data.pop("init_main_from_name", None)
+    return data
+
+
+def _popen_without_main(base: type, process_obj: Any) -> Any:
+    # The launch reads spawn.get_preparation_data at call time; the lock keeps the swap from
+    # leaking into a concurrent launch elsewhere in this process.
+    with _launch_lock:
+        _mp_spawn.get_preparation_data = _preparation_data_without_main
+        try:
+            return base._Popen(process_obj)
+        finally:
+            _mp_spawn.get_preparation_data = _original_preparation_data
+
+
+_original_preparation_data = _mp_spawn.get_preparation_data
+
+
+class _SpawnProcess(_mp_context.SpawnProcess):
+    _start_method = "spawn"
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _popen_without_main(_mp_context.SpawnProcess, process_obj)
+
+
+class _SpawnContext(_mp_context.SpawnContext):
+    Process = _SpawnProcess
+
+
+if sys.platform != "win32":
+
+    class _ForkServerProcess(_mp_context.ForkServerProcess):
+        _start_method = "forkserver"
+
+        @staticmethod
+        def _Popen(process_obj: Any) -> Any:
+            return _popen_without_main(_mp_context.ForkServerProcess, process_obj)
+
+    class _ForkServerContext(_mp_context.ForkServerContext):
+        Process = _ForkServerProcess
+
+
+def _without_main(ctx: Any) -> Any:
+    """``ctx`` whose new processes do not re-import the parent's ``__main__`` module.
+
+    Spawned and forkserver children normally re-run the user's script (as ``__mp_main__``) so
+    that functions defined there can be unpickled, which breaks every script that lacks an
+    ``if __name__ == '__main__':`` guard. Our workers receive everything by cloudpickle (it pickles
+    ``__main__`` functions by value), so they never need the script: the main-module entries are
+    dropped from the data each child is prepared with. Fork children share the parent's memory and
+    need nothing.
+    """
+    method = ctx.get_start_method()
+    if method == "spawn":
+        return _SpawnContext()
+    if method == "forkserver":
+        return _ForkServerContext()
     return ctx
 
 

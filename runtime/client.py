@@ -204,6 +204,7 @@ class Client:
         self._sock.connect(address)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
         self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-client-{self.id[7:15]}", daemon=True)
         self._closed = False
         self._thread.start()
@@ -351,7 +352,12 @@ class Client:
         batch: list = []
         while self._outbox:
             op = self._outbox.popleft()
-            if op["op"] == "update-graph" and len(op["keys"]) > 1000:
+            if op["op"] == "release-keys":
+                if batch and batch[-1]["op"] == "release-keys":
+                    batch[-1]["keys"].extend(op["keys"])       # many futures dropped at once: one op
+                else:
+                    batch.append({"op": "release-keys", "keys": list(op["keys"])})
+            elif op["op"] == "update-graph" and len(op["keys"]) > 1000:
                 self._send_ops(batch)
                 batch = []
                 self._send_ops([op])

@@ -315,6 +315,7 @@ class Nanny:
     def _handle(self, command: _Command) -> bool:
         """Serve one request; True when the thread should end."""
         try:
+            self._check_child()  # a death that happened just before the request is reported as such
             if command.name == "close":
                 self._next_start = None
                 self._stop_child(command.timeout, reason="stopped by the nanny (close)")

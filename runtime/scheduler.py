@@ -96,6 +96,7 @@ class Scheduler:
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
         self._closing = False
         self._closed = False
         self.messages_dropped = 0

@@ -179,6 +179,7 @@ class Worker:
 
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
         self._executors = [threading.Thread(target=self._execute_loop, name=f"lazyarr-worker-{port}-exec-{i}",
                                             daemon=True) for i in range(self.nthreads)]
         self._io = threading.Thread(target=self._io_loop, name=f"lazyarr-worker-{port}-io", daemon=True)

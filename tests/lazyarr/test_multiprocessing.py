@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -219,3 +220,20 @@ def test_bad_arguments():
         get({"x": 1}, "x", num_workers=0)
     with pytest.raises(TypeError, match="pool="):
         get({"x": 1}, "x", pool=object())
+
+
+@pytest.mark.timeout(60)
+def test_script_without_main_guard_runs_once(tmp_path):
+    """Workers get tasks by cloudpickle, so they must not re-run the user's unguarded script."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import lazyarr\n"
+        "from lazyarr import delayed\n"
+        "print('body', flush=True)\n"
+        "def double(x):\n"
+        "    return 2 * x\n"
+        "print(delayed(sum)([delayed(double)(i) for i in range(10)]).compute(scheduler='processes'))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["body", "90"]

@@ -623,3 +623,37 @@ def test_client_of_another_version_gets_a_clear_error():
         responder.join(15)
         server.close(0)
         ctx.term()
+
+
+def test_scheduler_never_unpickles_payloads(monkeypatch):
+    """Spy on every unpickling entry point: none may run in the scheduler's thread."""
+    import cloudpickle
+
+    violations = []
+
+    def guard(real):
+        def spy(*args, **kwargs):
+            if threading.current_thread().name.startswith("lazyarr-scheduler"):
+                violations.append(real.__name__)
+            return real(*args, **kwargs)
+        return spy
+
+    monkeypatch.setattr(pickle, "loads", guard(pickle.loads))
+    monkeypatch.setattr(pickle, "load", guard(pickle.load))
+    monkeypatch.setattr(cloudpickle, "loads", guard(cloudpickle.loads))
+    cl = Cluster()
+    try:
+        c = cl.client
+        big = c.scatter(np.arange(100_000))
+        assert c.submit(np.sum, big).result() == np.arange(100_000).sum()
+        assert c.get({"x": (np.ones, 50_000), "y": (np.sum, "x")}, "y") == 50_000
+        with pytest.raises(ZeroDivisionError):
+            c.submit(explode, 1).result()
+        import lazyarr.bag as lb
+
+        c.set_collection("b", lb.from_sequence([1, 2]))
+        assert c.get_collection("b").compute(scheduler=c) == [1, 2]
+        assert c.submit(lambda: "closure").result() == "closure"
+    finally:
+        cl.close()
+    assert violations == []

@@ -187,10 +187,15 @@ def test_restart_escalates_to_sigkill(tmp_path):
 
 
 def test_restart_revives_a_nanny_that_gave_up():
-    with Nanny([sys.executable, "-c", "import sys; sys.exit(5)"], restart=False) as nanny:
-        assert nanny.wait(15) and nanny.pid is None
-        pid = nanny.restart()
-        assert pid is not None and nanny.status in ("running", "stopped")
+    events = Recorder()
+    with Nanny([sys.executable, "-c", "import sys; sys.exit(5)"], restart=False, on_event=events) as nanny:
+        assert nanny.wait(15) and nanny.pid is None and len(events.of("nanny-gave-up")) == 1
+        first = events.of("worker-started")[0]["pid"]
+        second = nanny.restart()
+        assert second != first
+        wait_for(lambda: len(events.of("nanny-gave-up")) == 2, what="the revived worker to exit again")
+        assert [e["pid"] for e in events.of("worker-died")] == [first, second]
+        assert nanny.wait(5) and nanny.status == "stopped"
 
 
 def test_close_leaves_no_child_and_no_thread():
