@@ -3,7 +3,9 @@
 Three figures in one run, in MB/s (1 MB = 10**6 bytes):
 
 * **raw**: a plain TCP socket over loopback between two processes, ``sendall`` of the same number
-  of bytes into a preallocated ``recv_into`` buffer: the ceiling for this machine;
+  of bytes into a preallocated (already touched) ``recv_into`` buffer: the ceiling for this machine;
+* **bare zmq**: one ZeroMQ message of that size, sent zero-copy DEALER -> ROUTER between two
+  processes: the transport ours is built on, for reference;
 * **ours**: ``a = submit(make, workers=[A])`` computed, then the time of
   ``submit(consume, a, workers=[B]).result()``, where ``consume`` returns one element, so nearly
   all the time is B fetching the array from A (plus one task's scheduling);
@@ -87,6 +89,55 @@ def raw_tcp(nbytes: int, repeat: int) -> list[float]:
 
 
 # ----------------------------------------------------------------------------------------------
+# bare ZeroMQ, the transport under ours: how much of the gap to raw TCP is the transport's
+
+
+def _zmq_send(port: int, nbytes: int, repeat: int) -> None:
+    import numpy as np
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    payload = np.ones(nbytes // 8)
+    sock.send(b"hello")
+    for _ in range(repeat):
+        sock.recv()
+        sock.send(memoryview(payload), copy=False)
+    sock.close(linger=5000)
+    ctx.term()
+
+
+def bare_zmq(nbytes: int, repeat: int) -> list[float]:
+    """Seconds per ``nbytes`` message (sent zero-copy) from another process, DEALER to ROUTER."""
+    import zmq
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    sender = multiprocessing.get_context("spawn").Process(target=_zmq_send, args=(port, nbytes, repeat + 1))
+    sender.start()
+    times = []
+    try:
+        ident, _ = router.recv_multipart()
+        for i in range(repeat + 1):
+            start = time.perf_counter()
+            router.send_multipart([ident, b"go"])
+            frames = router.recv_multipart(copy=False)
+            if i:
+                times.append(time.perf_counter() - start)
+            del frames
+    finally:
+        sender.join(30)
+        if sender.is_alive():
+            sender.kill()
+            sender.join()
+        router.close(0)
+        ctx.term()
+    return times
+
+
+# ----------------------------------------------------------------------------------------------
 # through a cluster (the same code for both libraries)
 
 
@@ -137,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     raw = _median(raw_tcp(nbytes, args.repeat))
     print(f"raw loopback TCP: {args.mb} MB in {raw:.3f} s", flush=True)
+    zmq_time = _median(bare_zmq(nbytes, args.repeat))
+    print(f"bare ZeroMQ message: {args.mb} MB in {zmq_time:.3f} s", flush=True)
 
     from runtime import Client
 
@@ -157,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'':10s} {'MB/s':>10s} {'x raw':>8s}")
     print(f"{'raw TCP':10s} {mbs(raw):10,.0f} {1.0:8.2f}")
+    print(f"{'bare zmq':10s} {mbs(zmq_time):10,.0f} {raw / zmq_time:8.2f}   (the transport ours runs on)")
     print(f"{'ours':10s} {mbs(ours):10,.0f} {raw / ours:8.2f}   target >= 0.85")
     if dask is not None:
         print(f"{'dask':10s} {mbs(dask):10,.0f} {raw / dask:8.2f}")

@@ -114,16 +114,15 @@ def _scheduler_choice(scheduler: Any, get: Callable | None, collections: list | 
 
 
 def _distributed_client(scheduler: Any, get: Any, collections: list) -> Any:
-    """The client object if the chosen scheduler is one: it has both ``get`` and ``persist``.
+    """The lazyarr cluster client behind the chosen scheduler, if it is one.
 
-    ``client.get`` (a bound method) counts as its client, so ``persist(get=c.get)`` keeps data
-    on the cluster too.
+    A client declares itself with a true ``__lazyarr_client__`` attribute (``runtime.Client``
+    does); its ``persist`` then keeps results on the cluster. ``client.get`` (a bound method)
+    counts as its client. Other engines' clients (Dask's, Ray's) only lend their ``get``.
     """
     choice = _scheduler_choice(scheduler, get, collections)
     owner = getattr(choice, "__self__", choice)
-    if inspect.ismodule(owner) or isinstance(owner, (str, Mapping)):
-        return None
-    if callable(getattr(owner, "get", None)) and callable(getattr(owner, "persist", None)):
+    if getattr(type(owner), "__lazyarr_client__", False):
         return owner
     return None
 
@@ -219,8 +218,8 @@ def persist(*args: Any, traverse: bool = True, optimize_graph: bool = True, sche
             get: Callable | None = None, **kwargs: Any) -> tuple:
     """Compute collections and return new collections of the same types backed by the results.
 
-    With a local scheduler the results are held in this process. With a distributed client
-    (an object with ``get`` and ``persist``), the client's ``persist`` keeps them on the workers.
+    With a local scheduler, or another engine's ``get``, the results are held in this process.
+    With a lazyarr cluster client (``runtime.Client``), its ``persist`` keeps them on the workers.
 
     >>> from lazyarr import delayed
     >>> (x,) = persist(delayed(2) * 3)

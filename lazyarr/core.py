@@ -12,8 +12,9 @@ A **graph** is a mapping from keys to computations::
 * A **task** is a tuple whose first element is callable: ``(func, arg1, arg2, ...)``.
 * An **argument** of a task is a key (replaced by that key's value), a literal, a list of
   arguments (each evaluated, recursively) or a nested task (evaluated first). A tuple whose first
-  element is not callable is a literal tuple, exactly as in Dask, so graphs move freely between
-  lazyarr, Dask and Ray.
+  element is not callable is a literal tuple, left as it is. The graphs lazyarr's collections
+  build use only forms that Dask and Ray read the same way, so they run there too (see
+  ``docs/other-engines.md`` for the few hand-written shapes that differ).
 * Any other **computation** is a literal value, or an alias: a value that is itself a key.
 
 Everything here is iterative, so 100,000-long chains neither recurse to a crash nor hang.

@@ -27,7 +27,7 @@ import zmq
 
 from lazyarr import config
 from lazyarr.base import collections_to_graph, is_lazyarr_collection
-from lazyarr.core import flatten, istask, pack_results, toposort, validate_keys
+from lazyarr.core import flatten, pack_results, toposort, validate_keys
 from lazyarr.tokenize import tokenize
 from lazyarr.utils import funcname
 
@@ -35,7 +35,7 @@ from . import protocol
 from .calls import Finalize, Ref, SubmitCall
 from .errors import (CancelledError, ClientClosedError, ConnectionTimeoutError, ProtocolError,
                      SchedulerGoneError, SerializationError, VersionMismatchError)
-from .futures import (CANCELLED, ERROR, FINISHED, LOST, PENDING, Future, FutureState, _Collecting,
+from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
 
 __all__ = ["Client", "default_client"]
@@ -160,6 +160,9 @@ class Client:
         raises :class:`~runtime.errors.ConnectionTimeoutError` naming the address.
     set_as_default: make this client the default scheduler for ``.compute()`` until closed.
     """
+
+    #: Tells lazyarr.persist that this client keeps persisted results on its cluster.
+    __lazyarr_client__ = True
 
     def __init__(self, address: Any = None, timeout: float | None = None, *, set_as_default: bool = True,
                  **cluster_kwargs: Any):

@@ -241,6 +241,8 @@ def test_persist_returns_computed_collections():
 
 def test_persist_with_a_client_uses_its_persist():
     class PersistingClient(Client):
+        __lazyarr_client__ = True
+
         def __init__(self):
             super().__init__()
             self.persisted = []
@@ -256,6 +258,17 @@ def test_persist_with_a_client_uses_its_persist():
     assert y.__lazyarr_graph__() == {x.key: "remote"}
     (z,) = persist(x, get=client.get)  # a bound get counts as its client
     assert len(client.persisted) == 2
+
+
+def test_persist_with_another_engines_client_stays_local():
+    """An object with get and persist that is not a lazyarr client only lends its get."""
+
+    class OtherEnginesClient(Client):
+        def persist(self, *args, **kwargs):
+            raise AssertionError("lazyarr collections must not be handed to another engine's persist")
+
+    (y,) = persist(delayed(1) + 1, scheduler=OtherEnginesClient())
+    assert y.compute(scheduler="sync") == 2
 
 
 def test_optimize_merges_and_keeps_results():

@@ -312,9 +312,6 @@ def test_bytes_keys_do_not_work_in_dask(dask_client):
         dask.threaded.get(graph, "y")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="lazyarr.base.persist takes any object with get and persist for a lazyarr client, "
-                          "so it hands lazyarr collections to dask's Client.persist")
 def test_persist_with_dask_client(dask_client):
     (x,) = lazyarr.persist(delayed(operator.add)(1, 2), scheduler=dask_client.get)
     assert x.compute(scheduler="sync") == 3

@@ -7,7 +7,7 @@ from collections import defaultdict
 import pytest
 
 from runtime.errors import LostDataError, MissingDependencyError
-from runtime.scheduler_state import (CHAINED, ERRED, MEMORY, PROCESSING, READY, RELEASED, WAITING,
+from runtime.scheduler_state import (CHAINED, ERRED, MEMORY, PROCESSING, READY, RELEASED,
                                      SchedulerState)
 
 pytestmark = pytest.mark.timeout(30)
