@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'':10s} {'MB/s':>10s} {'x raw':>8s}")
     print(f"{'raw TCP':10s} {mbs(raw):10,.0f} {1.0:8.2f}")
-    print(f"{'bare zmq':10s} {mbs(zmq_time):10,.0f} {raw / zmq_time:8.2f}   (the transport ours runs on)")
+    print(f"{'bare zmq':10s} {mbs(zmq_time):10,.0f} {raw / zmq_time:8.2f}   (the transport ours runs on, default malloc)")
     print(f"{'ours':10s} {mbs(ours):10,.0f} {raw / ours:8.2f}   target >= 0.85")
     if dask is not None:
         print(f"{'dask':10s} {mbs(dask):10,.0f} {raw / dask:8.2f}")

@@ -1,8 +1,10 @@
 """lazyarr's door to the distributed runtime: everything public in :mod:`runtime`, re-exported.
 
->>> from lazyarr.distributed import Client, LocalCluster, Pool      # doctest: +SKIP
->>> client = Client()                       # a LocalCluster sized to this machine
->>> x.mean().compute()                      # now runs on it (the client is the default scheduler)
+::
+
+    from lazyarr.distributed import Client, LocalCluster, Pool
+    client = Client()            # a LocalCluster sized to this machine
+    x.mean().compute()           # now runs on it (the client is the default scheduler)
 
 This is the only lazyarr module that imports :mod:`runtime` (the runtime depends on lazyarr's
 graph spec, never the reverse). It is imported only when used, so ``import lazyarr`` stays light.

@@ -293,8 +293,16 @@ def worker_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def worker_main(argv: Sequence[str] | None = None) -> int:
-    """``lazyarr-worker``: run one worker in this process, or supervise ``--nworkers`` child processes."""
+def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = None) -> int:
+    """``lazyarr-worker``: run one worker in this process, or supervise ``--nworkers`` child processes.
+
+    Run as a command (the console script, or ``python -m runtime worker``), a single worker
+    re-executes itself once if its environment lacks what a worker process wants
+    (:func:`runtime.worker.worker_process_environment`, which must be set before a process
+    starts); called as a function with an ``argv`` list, it never replaces the calling process.
+    """
+    command = argv is None if _command is None else _command
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = worker_parser()
     args = parser.parse_args(argv)
     try:
@@ -305,11 +313,32 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     if args.nworkers > 1 and args.port_to_workers:
         parser.error("--port-to-workers cannot be fixed with --nworkers > 1: each worker needs its own port")
     nthreads = args.nthreads or max(1, (os.cpu_count() or 1) // args.nworkers)
+    if command and args.nworkers == 1:
+        _reexec_with_worker_environment(argv)
     _setup_logging(args.log_level)
     if args.nworkers == 1:
         return _run_one_worker(address, args.host, args.port_to_workers, nthreads, memory_limit,
                                args.name, args.lifeline, not args.no_announce)
     return _supervise_workers(address, args.host, nthreads, memory_limit, args.name, args.nworkers, args.lifeline)
+
+
+_REEXEC_MARK = "LAZYARR_WORKER_REEXEC"
+
+
+def _reexec_with_worker_environment(argv: list[str]) -> None:
+    """Replace this process by ``python -m runtime.cli worker <argv>`` with the worker environment,
+    unless it already has it (LocalCluster and ``--nworkers`` children do) or this is the re-run."""
+    if os.environ.get(_REEXEC_MARK) or not sys.platform.startswith("linux"):
+        return
+    from .worker import worker_process_environment
+
+    wanted = worker_process_environment(dict(os.environ))
+    if all(os.environ.get(k) == v for k, v in wanted.items()):
+        return
+    wanted[_REEXEC_MARK] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "runtime.cli", "worker", *argv], wanted)
 
 
 def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_limit: int | None,
@@ -389,8 +418,9 @@ def _supervise_workers(scheduler: str, host: str, nthreads: int, memory_limit: i
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m runtime {scheduler,worker} ...``: dispatch to the two commands."""
+    command = argv is None  # run as ``python -m runtime``, not called with a list by other code
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"scheduler": scheduler_main, "worker": worker_main}
+    commands = {"scheduler": scheduler_main, "worker": lambda rest: worker_main(rest, _command=command)}
     if not argv or argv[0] not in commands:
         if argv and argv[0] in ("-h", "--help"):
             print("usage: python -m runtime {scheduler,worker} [options]  (see each command's --help)")

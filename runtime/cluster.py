@@ -1,10 +1,10 @@
 """LocalCluster: a scheduler and workers on this machine, owned by this process.
 
->>> from runtime import LocalCluster, Client
->>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:    # doctest: +SKIP
-...     with Client(cluster) as client:
-...         client.submit(sum, [1, 2, 3]).result()
-6
+::
+
+    from runtime import LocalCluster, Client
+    with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
+        client.submit(sum, [1, 2, 3]).result()          # 6
 
 The scheduler serves from a background thread of this process. Workers run as separate Python
 processes (``python -m runtime.cli worker ... --lifeline``), or as threads of this process with
@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping
 from typing import Any
 
 from .cli import normalize_address, parse_memory_limit

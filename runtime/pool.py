@@ -1,20 +1,19 @@
 """Pool and RemoteData: the prototype's interface, with data that stays on the workers.
 
->>> from runtime import Pool, delete                                   # doctest: +SKIP
->>> pool = Pool('tcp://127.0.0.1:5555')
->>> arrays = pool.map(np.random.random, [1_000_000] * 100)   # 100 arrays, made on the workers
->>> arrays[0]
-RemoteData<scheduler=tcp://127.0.0.1:5555, key=random-3e4463...>
->>> sums = pool.map(np.sum, arrays)                          # run where the arrays are
->>> total = pool.apply(np.sum, args=(sums,))                 # the sums move to one worker
->>> total.get()                                              # only now does data come here
-49993847.1
->>> dsk = {('sum', i): (np.sum, x) for i, x in enumerate(arrays)}   # handles inside graphs
->>> dsk['total'] = (sum, [('sum', i) for i in range(100)])
->>> pool.get(dsk, 'total')
-49993847.1
->>> delete(arrays)                                           # free the arrays on the workers
->>> pool.close()
+::
+
+    from runtime import Pool, delete
+    pool = Pool('tcp://127.0.0.1:5555')
+    arrays = pool.map(np.random.random, [1_000_000] * 100)   # 100 arrays, made on the workers
+    arrays[0]         # RemoteData<scheduler=tcp://127.0.0.1:5555, key=random-3e4463...>
+    sums = pool.map(np.sum, arrays)                          # run where the arrays are
+    total = pool.apply(np.sum, args=(sums,))                 # the sums move to one worker
+    total.get()                                              # 49993847.1: only now does data come here
+    dsk = {('sum', i): (np.sum, x) for i, x in enumerate(arrays)}   # handles inside graphs
+    dsk['total'] = (sum, [('sum', i) for i in range(100)])
+    pool.get(dsk, 'total')                                   # 49993847.1
+    delete(arrays)                                           # free the arrays on the workers
+    pool.close()
 
 A :class:`Pool` is a thin layer over a :class:`~runtime.client.Client`'s futures: ``map`` and
 ``apply`` are ``client.map`` / ``client.submit`` with a fresh key per call (the prototype's

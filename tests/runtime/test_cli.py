@@ -132,6 +132,22 @@ def test_nworkers_starts_owned_children_and_stops_them(cli):
         cli.stop(sched)
 
 
+def test_workers_run_with_the_worker_process_environment(cli_cluster, local_cluster):
+    """A hand-started worker re-executes itself once to get it; LocalCluster's are started with it."""
+    from runtime.worker import worker_process_environment
+
+    wanted = worker_process_environment({})
+    for command in cli_cluster.workers:
+        env = psutil.Process(command.proc.pid).environ()
+        assert all(env.get(k) == v for k, v in wanted.items())
+        if not all(os.environ.get(k) == v for k, v in wanted.items()):
+            assert env.get("LAZYARR_WORKER_REEXEC") == "1"
+    for handle in local_cluster.workers.values():
+        env = psutil.Process(handle.pid).environ()
+        assert all(env.get(k) == v for k, v in wanted.items())
+        assert "LAZYARR_WORKER_REEXEC" not in env  # started right: no second exec needed
+
+
 def test_worker_started_before_the_scheduler_joins_when_it_appears(cli):
     pw = free_port()
     worker = cli.start(["worker", f"tcp://127.0.0.1:{pw}", "--nthreads", "1"], ["address"])
@@ -158,8 +174,12 @@ def test_worker_closing_mid_graph_still_gives_the_right_answer(cli):
         with Client(sched.addresses["clients"], timeout=10) as c:
             cli.wait_for_workers(c, 2)
             future = c.compute(delayed(sum)([delayed(slow_inc)(i) for i in range(40)]))
-            time.sleep(0.4)  # both workers are busy with the x's
-            cli.stop(workers[1])
+            deadline = time.monotonic() + 10
+            while not all(i["processing"] for i in c.scheduler_info()["workers"].values()):
+                assert time.monotonic() < deadline, "the graph never reached both workers"
+                time.sleep(0.01)
+            cli.stop(workers[1])  # mid-graph: it holds queued tasks and finished results
+            assert not future.done()
             assert future.result(timeout=30) == sum(range(1, 41))
     finally:
         for w in workers:

@@ -138,8 +138,12 @@ def test_scale_down_mid_graph_recomputes_and_gives_the_right_answer():
         assert on_leaving[0] > 0, "the test needs some data on the worker that leaves"
         # ...and a graph running on both workers must still finish.
         future = c.compute(delayed(sum)([delayed(slow_inc)(i) for i in range(40)]))
-        time.sleep(0.4)
-        cluster.scale(1)
+        deadline = time.monotonic() + 10
+        while not all(i["processing"] for i in c.scheduler_info()["workers"].values()):
+            assert time.monotonic() < deadline, "the graph never reached both workers"
+            time.sleep(0.01)
+        cluster.scale(1)  # closes worker '1' while it has tasks
+        assert not future.done()
         assert future.result(timeout=30) == sum(range(1, 41))
         total = c.submit(sum, held)
         assert total.result(timeout=30) == sum(range(1, 11))
