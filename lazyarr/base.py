@@ -44,6 +44,7 @@ __all__ = [
     "collections_to_graph",
     "get_scheduler",
     "named_schedulers",
+    "uses_local_scheduler",
     "LazyarrMethodsMixin",
 ]
 
@@ -111,6 +112,27 @@ def _scheduler_choice(scheduler: Any, get: Callable | None, collections: list | 
         if default is not None:
             return default
     return "threads"
+
+
+def uses_local_scheduler() -> bool:
+    """Does the configured default scheduler run on this machine (sync, threads, processes)?
+
+    Algorithms that rely on one machine's disk, such as the disk shuffles of bags and
+    dataframes, ask this when they build their graphs; anything else (a cluster client, another
+    engine's ``get``) may spread tasks over machines.
+
+    >>> uses_local_scheduler()
+    True
+    >>> with config.set(scheduler=lambda dsk, keys: None):
+    ...     uses_local_scheduler()
+    False
+    """
+    choice = config.get("scheduler", None)
+    if choice is None:
+        return True
+    if isinstance(choice, str):
+        return choice.lower() in named_schedulers
+    return any(choice is _load(spec) for spec in set(named_schedulers.values()))
 
 
 def _distributed_client(scheduler: Any, get: Any, collections: list) -> Any:

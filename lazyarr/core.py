@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "CycleError",
+    "Literal",
     "istask",
     "iskey",
     "ishashable",
@@ -53,6 +54,43 @@ class CycleError(RuntimeError):
         self.cycle = list(cycle)
         path = " -> ".join(repr(k) for k in self.cycle)
         super().__init__(f"the task graph has a cycle: {path}")
+
+
+class Literal:
+    """A task head returning its value untouched: ``(Literal(value),)`` evaluates to ``value``.
+
+    Evaluation walks lists and tuples looking for keys and nested tasks; data held in a graph
+    (a partition of a sequence, a container passed to ``delayed``) must not be walked: walking is
+    slow, and an element that happens to look like a key or a task would be replaced.
+
+    >>> execute_task((Literal(['x', (len, 'x')]),), {'x': 'abc'})
+    ['x', (<built-in function len>, 'x')]
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __call__(self) -> Any:
+        return self.value
+
+    def __reduce__(self) -> tuple:
+        return (Literal, (self.value,))
+
+    def __repr__(self) -> str:
+        import reprlib
+
+        return f"Literal({reprlib.repr(self.value)})"
+
+    @property
+    def __name__(self) -> str:  # read by funcname() for progress bars and graph drawings
+        return "literal"
+
+    def __lazyarr_tokenize__(self) -> Any:
+        from .tokenize import tokenize
+
+        return ("Literal", tokenize(self.value))
 
 
 def istask(x: Any) -> bool:

@@ -26,6 +26,7 @@ from .base import LazyarrMethodsMixin, collections_to_graph, is_lazyarr_collecti
 from .optimization import cull_and_fuse
 from .tokenize import tokenize
 from .utils import funcname
+from .core import Literal as _Literal
 
 __all__ = ["delayed", "Delayed", "DelayedLeaf", "DelayedAttr", "apply"]
 
@@ -46,28 +47,6 @@ def apply(func: Callable, args: list, kwargs: dict | None = None) -> Any:
     1
     """
     return func(*args, **kwargs) if kwargs else func(*args)
-
-
-class _Literal:
-    """A task head that returns its value untouched, so the value is never read as a task or key."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __call__(self) -> Any:
-        return self.value
-
-    def __reduce__(self) -> tuple:
-        return (_Literal, (self.value,))
-
-    def __repr__(self) -> str:
-        return f"literal({self.value!r})"
-
-    @property
-    def __name__(self) -> str:
-        return "literal"
 
 
 class _MethodCall:

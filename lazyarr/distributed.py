@@ -16,8 +16,3 @@ from runtime import __all__ as _runtime_all
 
 __all__ = sorted(_runtime_all)
 
-# --- job-queue clusters and the IPython parallel bootstrap (issue 8; neither imports ipyparallel) ---
-from runtime.ipyparallel import client_from_ipclient  # noqa: E402
-from runtime.jobqueue import PBSCluster, SLURMCluster  # noqa: E402
-
-__all__ = sorted({*__all__, "PBSCluster", "SLURMCluster", "client_from_ipclient"})

@@ -40,6 +40,10 @@ _LAZY_NAMES = {
     "Pool": "runtime.pool",
     "RemoteData": "runtime.pool",
     "delete": "runtime.pool",
+    "SLURMCluster": "runtime.jobqueue",
+    "PBSCluster": "runtime.jobqueue",
+    "JobQueueError": "runtime.jobqueue",
+    "client_from_ipclient": "runtime.ipyparallel",
 }
 
 __all__ = sorted(_LAZY_NAMES)

@@ -159,13 +159,17 @@ class Client:
     timeout: seconds to wait for the scheduler to answer (default ``runtime.connect-timeout``);
         raises :class:`~runtime.errors.ConnectionTimeoutError` naming the address.
     set_as_default: make this client the default scheduler for ``.compute()`` until closed.
+    security: a :class:`~runtime.security.Security` with the cluster's public key and this
+        client's keypair, for a scheduler that requires CURVE (see docs/security.md). A key the
+        scheduler does not accept fails the handshake: nothing is sent or received, and this
+        raises :class:`~runtime.errors.ConnectionTimeoutError` saying so.
     """
 
     #: Tells lazyarr.persist that this client keeps persisted results on its cluster.
     __lazyarr_client__ = True
 
     def __init__(self, address: Any = None, timeout: float | None = None, *, set_as_default: bool = True,
-                 **cluster_kwargs: Any):
+                 security: Any = None, **cluster_kwargs: Any):
         self._cluster = None
         self._closed = True  # until connected, close() has nothing to do
         if address is None:
@@ -174,6 +178,8 @@ class Client:
             except ImportError as e:
                 raise RuntimeError("Client() without an address starts a LocalCluster, which is not "
                                    f"available: {e}") from e
+            if security is not None:
+                cluster_kwargs["security"] = security
             self._cluster = LocalCluster(**cluster_kwargs)
             address = self._cluster.scheduler_address
         elif cluster_kwargs:
@@ -204,6 +210,15 @@ class Client:
         self._sock.setsockopt(zmq.ROUTING_ID, self.id.encode())
         self._sock.setsockopt(zmq.SNDHWM, 0)
         self._sock.setsockopt(zmq.RCVHWM, 0)
+        self.security = security
+        if security is not None:
+            try:
+                security.configure_client(self._sock, "the client")
+            except BaseException:
+                self._sock.close(0)
+                self._ctx.term()
+                self._close_cluster()
+                raise
         self._sock.connect(address)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -218,8 +233,12 @@ class Client:
             self._close_cluster()
             if error is not None:
                 raise error
-            raise ConnectionTimeoutError(f"no lazyarr scheduler answered at {address} within {self._timeout:g} s "
-                                         f"(is a scheduler running there, and is this its address for clients?)")
+            raise ConnectionTimeoutError(
+                f"no lazyarr scheduler answered at {address} within {self._timeout:g} s (is a scheduler "
+                f"running there, and is this its address for clients? "
+                + ("If it uses CURVE security, are this client's keys authorized and the cluster's "
+                   "public key right?)" if security is not None else
+                   "If it requires CURVE security, pass security=Security(...); see docs/security.md)"))
         self._previous_default = None
         self._is_default = False
         if set_as_default:

@@ -21,6 +21,8 @@ __all__ = [
     "KilledWorker",
     "CancelledError",
     "ClientClosedError",
+    "SecurityError",
+    "InsecureListenError",
 ]
 
 
@@ -56,6 +58,14 @@ class ConnectionTimeoutError(TimeoutError):
     """Nothing answered at an address within the timeout."""
 
 
+class SecurityError(ValueError):
+    """Keys missing, unreadable or unsuitable for what a component must do (see runtime.security)."""
+
+
+class InsecureListenError(SecurityError):
+    """Refused to listen on a non-loopback address without CURVE security and without ``insecure=True``."""
+
+
 class SchedulerGoneError(ConnectionError):
     """The scheduler stopped answering while the client waited for it."""
 
@@ -87,4 +97,18 @@ class MissingDependencyError(KeyError):
 
 
 class KilledWorker(RuntimeError):
-    """A task was running on too many workers that died (room for the resilience work)."""
+    """A task was running on ``allowed_failures`` workers that died, so the scheduler stopped
+    retrying it (it probably kills its worker: a crash in native code, too much memory).
+
+    ``task`` is its key; ``deaths`` lists ``(worker address, worker name, exit reason)`` per dead
+    worker, the reason as the worker's nanny reported it (``'killed by SIGKILL'``, ``'exited with
+    code 1'``, ``'out of memory (...)'``) or how the scheduler noticed (``'connection lost'``).
+    """
+
+    def __init__(self, message: str, task: Any = None, deaths: Any = ()):
+        self.task = task
+        self.deaths = [tuple(d) for d in deaths]
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.args[0] if self.args else "", self.task, self.deaths))

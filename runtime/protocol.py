@@ -89,6 +89,11 @@ config.update_defaults({
         "client-timeout": 60,
         "scheduler-timeout": 30,
         "fetch-timeout": 30,
+        # A task processing on this many workers that died fails with KilledWorker.
+        "allowed-failures": 3,
+        # Seconds the scheduler waits, after a worker's connection drops, for a sign of life (or
+        # its nanny's report of why it died) before it treats the worker as dead.
+        "disconnect-grace": 0.5,
         # Placement: a worker holds its thread count of ready tasks plus enough to cover this many
         # seconds of work (from measured task durations), clamped to the two bounds below.
         "queue-seconds": 0.01,

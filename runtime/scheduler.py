@@ -26,6 +26,7 @@ from lazyarr import config
 from . import protocol
 from .errors import ProtocolError, VersionMismatchError
 from .scheduler_state import SchedulerState
+from .security import Security, check_listen
 
 __all__ = ["Scheduler"]
 
@@ -57,20 +58,33 @@ class Scheduler:
     port_to_workers, port_to_clients: ports to bind; 0 or None picks free ones.
     max_message_size: bound on a single frame (default ``runtime.max-message-size``).
     worker_timeout, client_timeout: seconds of silence after which a worker or client is dropped.
+    security: a :class:`~runtime.security.Security` with the cluster's secret key and the
+        authorized keys: both ports then require CURVE encryption and an authorized key.
+    insecure: allow listening on a non-loopback ``hostname`` without ``security`` (logs a warning);
+        otherwise that raises :class:`~runtime.errors.InsecureListenError`.
     """
 
     def __init__(self, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
                  port_to_clients: int | None = 0, *, max_message_size: int | str | None = None,
                  worker_timeout: float | None = None, client_timeout: float | None = None,
-                 check_interval: float | None = None):
+                 check_interval: float | None = None, security: Security | None = None,
+                 insecure: bool = False):
+        check_listen(hostname, security, insecure, "the scheduler")
         self.hostname = hostname
+        self.security = security
         size = protocol.max_message_size() if max_message_size is None else protocol.parse_bytes(max_message_size)
         self._ctx = zmq.Context()
         self._to_workers = self._ctx.socket(zmq.ROUTER)
         self._to_clients = self._ctx.socket(zmq.ROUTER)
+        self._authenticator = None
         try:
+            if security is not None:
+                # ZAP handler first: a CURVE server without one would let any key in
+                self._authenticator = security.start_authenticator(self._ctx, "the scheduler")
             for sock in (self._to_workers, self._to_clients):
                 protocol.configure_socket(sock, size)
+                if security is not None:
+                    security.configure_server(sock, "the scheduler")
                 sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a peer reconnecting keeps its identity
                 sock.setsockopt(zmq.SNDHWM, 0)
                 sock.setsockopt(zmq.RCVHWM, 0)
@@ -79,6 +93,8 @@ class Scheduler:
         except BaseException:
             self._to_workers.close(0)
             self._to_clients.close(0)
+            if self._authenticator is not None:
+                self._authenticator.stop()
             self._ctx.term()
             raise
         self.address_to_workers = f"tcp://{hostname}:{self.port_to_workers}"
@@ -138,6 +154,8 @@ class Scheduler:
         self._closing = True
         self._wake()
         self._thread.join(timeout)
+        if self._authenticator is not None:
+            self._authenticator.stop()
         if self._thread.is_alive():
             logger.error("scheduler thread did not stop within %s s", timeout)
         else:

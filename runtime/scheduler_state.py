@@ -47,7 +47,9 @@ import time
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
-from .errors import LostDataError, MissingDependencyError
+from concurrent.futures import CancelledError
+
+from .errors import KilledWorker, LostDataError, MissingDependencyError
 
 __all__ = ["SchedulerState", "TaskState", "WorkerState", "ClientState",
            "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN"]
@@ -164,6 +166,15 @@ def _check_graph(keys: Sequence, dependencies: Sequence, priorities: Sequence | 
         raise ValueError("update-graph: priorities must be integers in [0, 2**32)")
 
 
+def _killed_worker(ts: TaskState, allowed: int) -> KilledWorker:
+    deaths = ts.extra["deaths"]
+    listing = "; ".join(f"{address} ({name}): {reason}" if name != address else f"{address}: {reason}"
+                        for address, name, reason in deaths)
+    return KilledWorker(f"task {ts.key!r} was running on {len(deaths)} workers that died, and "
+                        f"runtime.allowed-failures is {allowed}; giving up on it. The workers: {listing}",
+                        ts.key, deaths)
+
+
 def _priority(ts: TaskState) -> int:
     return ts.priority
 
@@ -241,8 +252,11 @@ class SchedulerState:
     """The scheduler's state machine (see the module docstring). Not thread-safe: one owner."""
 
     def __init__(self, queue_seconds: float = 0.01, min_buffer: int = 1, max_buffer: int = 256,
-                 chain_max_deps: int = 8, worker_timeout: float = 10.0, client_timeout: float = 60.0):
+                 chain_max_deps: int = 8, worker_timeout: float = 10.0, client_timeout: float = 60.0,
+                 allowed_failures: int = 3):
         self.tasks: dict = {}
+        #: A task that was processing on this many workers that died fails with KilledWorker.
+        self.allowed_failures = max(1, int(allowed_failures))
         self.workers: dict[str, WorkerState] = {}
         self.clients: dict[str, ClientState] = {}
         self.collections: dict[str, tuple] = {}
@@ -1072,13 +1086,19 @@ class SchedulerState:
             else:
                 self._to_memory(ts, ws, nb)
 
-    def worker_removed(self, address: str) -> list:
-        """A worker left (closed, or timed out): reschedule its tasks, recompute its lost data."""
+    def worker_removed(self, address: str, died: bool = False, reason: str | None = None) -> list:
+        """A worker left (closed, or timed out): reschedule its tasks, recompute its lost data.
+
+        ``died``: it went without saying goodbye (killed, crashed, silent); each task processing
+        there counts the death, with ``reason`` (the nanny's exit reason, or how it was noticed),
+        and one that reaches :attr:`allowed_failures` deaths fails with ``KilledWorker``.
+        """
         ws = self.workers.pop(address, None)
         if ws is None:
             return self._flush()
         self.idle.discard(ws)
         processing = list(ws.processing)
+        killed = self._count_deaths(ws, processing, reason) if died else ()
         lost_scattered = []
         for ts in processing:
             ts.worker = None
@@ -1094,6 +1114,8 @@ class SchedulerState:
             if not ts.who_has:
                 lost.append(ts)
         ws.has_what.clear()
+        for ts in killed:
+            self._to_erred(ts, _exception_payload(_killed_worker(ts, self.allowed_failures)))
         for ts in lost_scattered:
             self._to_erred(ts, _exception_payload(LostDataError(
                 f"the data of key {ts.key!r} was being scattered to worker {address}, which left")))
@@ -1106,6 +1128,46 @@ class SchedulerState:
                                                  "missing": list(keys)}))
         ws.gathers.clear()
         return self._flush()
+
+    def _count_deaths(self, ws: WorkerState, processing: list, reason: str | None) -> list:
+        """Record a death on each task processing on ``ws``; those out of retries."""
+        killed = []
+        death = (ws.address, ws.name, reason or "died (reason unknown)")
+        for ts in processing:
+            if ts.flags & SCATTERED:
+                continue
+            extra = ts.extra if ts.extra is not None else self._extra(ts)
+            deaths = extra.get("deaths")
+            if deaths is None:
+                deaths = extra["deaths"] = []
+            deaths.append(death)
+            if len(deaths) >= self.allowed_failures:
+                killed.append(ts)
+        return killed
+
+    def restart(self) -> list:
+        """Clients' work is dropped (their pending futures fail with ``CancelledError``) and every
+        worker is forgotten; the caller restarts the worker processes. Named collections keep
+        their keys: their data is recomputed from lineage once workers are back."""
+        exc = _exception_payload(CancelledError(
+            "the cluster was restarted (client.restart()): this task was cancelled; submit it again"))
+        for cs in list(self.clients.values()):
+            if cs.persistent:
+                continue
+            release: list = []
+            for ts in list(cs.wants):
+                if ts.state is not ERRED:
+                    note = TaskState(ts.key, None, 0)
+                    note.extra = {"exception": exc}
+                    self._note_err[cs.id].append(note)
+                self._unwant(cs, ts, release)
+            release.extend(ts for ts in cs.partial if ts.state is RELEASED and ts.nalive == 0)
+            cs.partial = []
+            self._release(release)
+        out = self._flush()
+        for address in list(self.workers):
+            out.extend(self.worker_removed(address))
+        return out
 
     def tasks_finished(self, worker: str, keys: Sequence, nbytes: Sequence, duration: float | None = None) -> list:
         """A worker finished (or stored, or fetched a copy of) ``keys``; ``duration`` is the total
@@ -1212,7 +1274,8 @@ class SchedulerState:
         out: list = []
         for address, ws in list(self.workers.items()):
             if now - ws.last_seen > self.worker_timeout:
-                out.extend(self.worker_removed(address))
+                out.extend(self.worker_removed(address, died=True,
+                                               reason=f"silent for more than {self.worker_timeout:g} s"))
         for cid, cs in list(self.clients.items()):
             if not cs.persistent and now - cs.last_seen > self.client_timeout:
                 out.extend(self.client_removed(cid))

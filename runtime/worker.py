@@ -17,6 +17,7 @@ are reported to the scheduler, which then knows of the replica and frees it when
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -36,12 +37,17 @@ from lazyarr.utils import parse_bytes
 
 from . import protocol
 from .errors import ProtocolError, SerializationError, VersionMismatchError
+from .security import Security, check_listen
+from .memory import MemoryPolicy, parse_memory_limit
+from .spill import SpillBuffer
 
 __all__ = ["Worker", "worker_process_environment"]
 
 logger = logging.getLogger("runtime.worker")
 
 _WAITING, _READY, _EXECUTING, _CANCELLED = "waiting", "ready", "executing", "cancelled"
+#: perf_counter() + _WALL is wall-clock time: task start/stop times for the task stream.
+_WALL = time.time() - time.perf_counter()
 
 
 class _Task:
@@ -108,23 +114,42 @@ class Worker:
     data: any ``MutableMapping`` to hold results (default a new dict).
     nthreads: executor threads (default: number of CPUs).
     name: a name for logs and ``workers=`` restrictions (default: the address).
-    memory_limit: bytes (or a string like ``'4GiB'``), reported to the scheduler.
+    memory_limit: bytes, or anything :func:`runtime.memory.parse_memory_limit` takes (``'4GiB'``,
+        ``'auto'``, ``0.5``); ``None``/0 for no limit. With a limit the worker follows a
+        :class:`~runtime.memory.MemoryPolicy`: past ``target`` its data spills to disk (when
+        ``data`` is not given it is a :class:`~runtime.spill.SpillBuffer`, closed with the worker),
+        past ``spill`` process memory it spills more, past ``pause`` it starts no new task until
+        memory drops (see docs/memory.md).
+    security: a :class:`~runtime.security.Security` with the cluster's secret key (the worker
+        serves its peers), this worker's own keypair and the authorized keys; every socket then
+        uses CURVE and only authorized peers get in.
+    insecure: allow a non-loopback ``hostname`` without ``security`` (logs a warning).
     """
 
     def __init__(self, scheduler: str, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
                  data: MutableMapping | None = None, nthreads: int | None = None, name: str | None = None,
                  memory_limit: int | str | None = None, *, heartbeat_interval: float | None = None,
-                 max_message_size: int | str | None = None):
+                 max_message_size: int | str | None = None, security: Security | None = None,
+                 insecure: bool = False):
         self.scheduler_address = _check_address(scheduler, "scheduler")
-        if data is None:
-            data = {}
-        elif not isinstance(data, MutableMapping):
+        check_listen(hostname, security, insecure, "the worker")
+        self.security = security
+        if data is not None and not isinstance(data, MutableMapping):
             raise TypeError(f"data must be a MutableMapping (e.g. a dict), not {type(data).__name__}")
-        self.data: MutableMapping = data
         if nthreads is not None and (not isinstance(nthreads, int) or nthreads < 1):
             raise ValueError(f"nthreads must be a positive integer, not {nthreads!r}")
         self.nthreads = nthreads or os.cpu_count() or 1
-        self.memory_limit = parse_bytes(memory_limit) if memory_limit is not None else None
+        self.memory_limit = parse_memory_limit(memory_limit, nthreads=self.nthreads)
+        #: Decides when to spill and pause (``None`` without a memory limit).
+        self.memory_policy: MemoryPolicy | None = MemoryPolicy(self.memory_limit) if self.memory_limit else None
+        self._owns_data = data is None and self.memory_policy is not None
+        if data is None:
+            data = SpillBuffer(self.memory_policy.bytes_at("target")) if self._owns_data else {}
+        self.data: MutableMapping = data
+        # A SpillBuffer locks itself: reading it (maybe from disk) need not hold the worker's lock.
+        self._data_lock: Any = contextlib.nullcontext() if isinstance(data, SpillBuffer) else None
+        self._monitor_interval = float(config.get("distributed.worker.memory.monitor-interval"))
+        self._paused = False
         self._heartbeat_interval = float(heartbeat_interval if heartbeat_interval is not None
                                          else config.get("runtime.heartbeat-interval"))
         self._fetch_timeout = float(config.get("runtime.fetch-timeout"))
@@ -134,16 +159,26 @@ class Worker:
         self._peers_in = protocol.configure_socket(self._ctx.socket(zmq.ROUTER), self._max_size)
         self._peers_in.setsockopt(zmq.SNDHWM, 0)
         self._peers_in.setsockopt(zmq.RCVHWM, 0)
+        self._authenticator = None
         try:
+            if security is not None:
+                # peers must present an authorized key too: nothing unauthenticated is unpickled
+                security.check_client("the worker")  # fail early without a key of its own
+                security.configure_server(self._peers_in, "the worker")
+                self._authenticator = security.start_authenticator(self._ctx, "the worker")
             if port_to_workers:
                 self._peers_in.bind(f"tcp://{hostname}:{int(port_to_workers)}")
                 port = int(port_to_workers)
             else:
                 port = self._peers_in.bind_to_random_port(f"tcp://{hostname}")
-        except zmq.ZMQError as e:
+        except BaseException as e:
             self._peers_in.close(0)
+            if self._authenticator is not None:
+                self._authenticator.stop()
             self._ctx.term()
-            raise OSError(f"worker cannot listen on tcp://{hostname}:{port_to_workers}: {e}") from None
+            if isinstance(e, zmq.ZMQError):
+                raise OSError(f"worker cannot listen on tcp://{hostname}:{port_to_workers}: {e}") from None
+            raise
         self.hostname = hostname
         self.port = port
         self.address = f"tcp://{hostname}:{port}"
@@ -152,10 +187,14 @@ class Worker:
         self._to_scheduler.setsockopt(zmq.ROUTING_ID, self.address.encode())
         self._to_scheduler.setsockopt(zmq.SNDHWM, 0)
         self._to_scheduler.setsockopt(zmq.RCVHWM, 0)
+        if security is not None:
+            security.configure_client(self._to_scheduler, "the worker")
         self._to_scheduler.connect(self.scheduler_address)
 
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
+        if self._data_lock is None:
+            self._data_lock = self._lock
         self.tasks: dict = {}
         self._ready: list = []
         self._waiters: dict = defaultdict(list)   # key -> local tasks waiting for it
@@ -214,6 +253,8 @@ class Worker:
         self._io.join(timeout)
         for t in self._executors:
             t.join(timeout)
+        if self._authenticator is not None:
+            self._authenticator.stop()
         stuck = [t.name for t in (self._io, *self._executors) if t.is_alive()]
         if stuck:
             logger.error("worker %s: threads still running after close: %s", self.address, stuck)
@@ -224,6 +265,8 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
+        if self._owns_data:
+            self.data.close()  # removes the spill directory
 
     # ------------------------------------------------------------------ executors
 
@@ -235,10 +278,10 @@ class Worker:
 
     def _execute_loop(self) -> None:
         lock = self._work
-        data = self.data
+        tid = threading.get_ident()  # the task stream's row for this thread
         while True:
             with lock:
-                while not self._ready and not self._closing:
+                while (not self._ready or self._paused) and not self._closing:
                     lock.wait()
                 if self._closing:
                     return
@@ -247,38 +290,63 @@ class Worker:
                     continue
                 task.state = _EXECUTING
                 self._executing += 1
-                try:
-                    inputs = {dep: data[dep] for dep in task.deps}
-                except KeyError as e:
-                    inputs = None
-                    missing_dep = e.args[0]
-            if inputs is None:
-                self._task_lost_input(task, missing_dep)
-                continue
+            # Inputs are read outside the worker's lock: a spilled one comes back from disk.
+            inputs, failure = self._read_inputs(task)
+            if inputs is None and failure is None:
+                continue  # an input is gone (reported) or the task was cancelled
             start = time.perf_counter()
-            try:
-                result = execute_task(protocol.loads_task(task.payload), inputs)
-                failure = None
-            except BaseException as e:  # a task must never kill its thread
-                failure = _exception_payload(e, traceback.format_exc())
+            if failure is None:
+                try:
+                    result = execute_task(protocol.loads_task(task.payload), inputs)
+                except BaseException as e:  # a task must never kill its thread
+                    failure = _exception_payload(e, traceback.format_exc())
             duration = time.perf_counter() - start
             inputs = None
             nbytes = protocol.sizeof(result) if failure is None else 0
+            if failure is None:
+                self._make_room(nbytes)
             with lock:
                 self._executing -= 1
                 if self.tasks.get(task.key) is not task:
-                    continue  # freed while running
+                    result = None
+                    continue  # freed (or stolen) while running
                 del self.tasks[task.key]
+                if failure is None:
+                    try:
+                        self.data[task.key] = result
+                    except Exception as e:  # e.g. the data mapping is closed or broken
+                        failure = _exception_payload(e, traceback.format_exc())
                 if failure is not None:
                     self._erred.append((task.key, failure))
                 else:
-                    data[task.key] = result
-                    self._finished.append((task.key, nbytes, duration))
+                    self._finished.append((task.key, nbytes, duration, start + _WALL, tid))
                     self._release_waiters(task.key)
                 result = None
                 if not self._wake_pending:
                     self._wake_pending = True
                     self._wake()
+
+    def _read_inputs(self, task: _Task) -> tuple:
+        """``(inputs, None)``, or ``(None, failure payload)`` if one cannot be read back from disk,
+        or ``(None, None)`` if one is gone (reported to the scheduler as missing)."""
+        data = self.data
+        try:
+            with self._data_lock:
+                return {dep: data[dep] for dep in task.deps}, None
+        except KeyError as e:
+            self._task_lost_input(task, e.args[0])
+            return None, None
+        except Exception as e:  # a spill file that cannot be read: the task fails with that error
+            return None, _exception_payload(e, traceback.format_exc())
+
+    def _make_room(self, nbytes: int) -> None:
+        """Spill, outside the worker's lock, what storing ``nbytes`` more would push past target,
+        so the store itself (under the lock) rarely writes to disk."""
+        data = self.data
+        if isinstance(data, SpillBuffer) and data.target is not None:
+            excess = data.fast_bytes + nbytes - data.target
+            if excess > 0 and nbytes <= data.target:
+                data.spill(excess)
 
     def _release_waiters(self, key: Any) -> None:
         """``key`` is now in data: tasks waiting on it may become ready (lock held)."""
@@ -316,9 +384,10 @@ class Worker:
         self._poller = poller
         self._register()
         next_beat = time.monotonic() + self._heartbeat_interval
+        next_check = time.monotonic() if self.memory_policy is not None else float("inf")
         try:
             while not self._closing:
-                wait = max(0.0, next_beat - time.monotonic())
+                wait = max(0.0, min(next_beat, next_check) - time.monotonic())
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 if self._closing:
                     break
@@ -337,6 +406,9 @@ class Worker:
                         self._drain(sock, self._on_peer_reply, routed=False)
                 self._report()
                 now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + self._monitor_interval
+                    self._check_memory()
                 if now >= next_beat:
                     next_beat = now + self._heartbeat_interval
                     self._heartbeat(now)
@@ -390,22 +462,78 @@ class Worker:
     def _send_scheduler(self, ops: list) -> None:
         self._safe_send(self._to_scheduler, protocol.encode(ops))
 
+    def _weight(self, key: Any) -> int:
+        """The size of ``data[key]`` without reading a spilled value back from disk."""
+        weight = getattr(self.data, "weight", None)
+        return weight(key) if weight is not None else protocol.sizeof(self.data[key])
+
     def _register(self) -> None:
         with self._lock:
             keys = list(self.data.keys())
-            nbytes = [protocol.sizeof(self.data[k]) for k in keys]
+            nbytes = [self._weight(k) for k in keys]
         self._send_scheduler([{"op": "register", "address": self.address, "name": self.name,
                                "nthreads": self.nthreads, "memory_limit": self.memory_limit,
                                "keys": keys, "nbytes": nbytes}])
+        if self._paused:
+            self._send_scheduler([{"op": "paused", "paused": True}])
+
+    def _rss(self) -> int | None:
+        """This process's resident memory, or ``None`` if it cannot be read."""
+        try:
+            proc = self._process
+        except AttributeError:
+            try:
+                import psutil
+
+                proc = self._process = psutil.Process()
+            except Exception:
+                proc = self._process = None
+        if proc is None:
+            return None
+        try:
+            return int(proc.memory_info().rss)
+        except Exception:
+            return None
+
+    def _check_memory(self, rss: int | None = None) -> None:
+        """One reading of process memory acted on (I/O thread, every ``monitor-interval``):
+        spill data past the ``spill`` threshold, pause or resume execution at ``pause``."""
+        policy = self.memory_policy
+        rss = self._rss() if rss is None else rss
+        if policy is None or rss is None:
+            return
+        data = self.data
+        managed = data.fast_bytes if isinstance(data, SpillBuffer) else 0
+        decision = policy.observe(rss, managed)
+        if decision.spill_bytes and isinstance(data, SpillBuffer):
+            freed = data.spill(decision.spill_bytes)
+            logger.debug("worker %s spilled %d bytes: %s", self.address, freed, decision.reason)
+        if decision.pause_changed:
+            self._set_paused(decision.paused, decision.reason)
+
+    def _set_paused(self, paused: bool, reason: str = "") -> None:
+        """Stop (or restart) handing ready tasks to the executors; tell the scheduler."""
+        with self._work:
+            if self._paused == paused:
+                return
+            self._paused = paused
+            if not paused:
+                self._work.notify_all()
+        if paused:
+            logger.warning("worker %s paused: %s", self.address, reason)
+        else:
+            logger.info("worker %s resumed: %s", self.address, reason)
+        self._send_scheduler([{"op": "paused", "paused": paused}])
 
     def _heartbeat(self, now: float) -> None:
-        metrics: dict = {"executing": self._executing, "ready": len(self._ready), "in_memory": len(self.data)}
-        try:
-            import psutil
-
-            metrics["memory"] = psutil.Process().memory_info().rss
-        except Exception:
-            pass
+        metrics: dict = {"executing": self._executing, "ready": len(self._ready), "in_memory": len(self.data),
+                         "paused": self._paused}
+        if isinstance(self.data, SpillBuffer):
+            metrics["fast_bytes"] = self.data.fast_bytes
+            metrics["spilled_bytes"] = self.data.spilled_bytes
+        rss = self._rss()
+        if rss is not None:
+            metrics["memory"] = rss
         self._send_scheduler([{"op": "heartbeat", "metrics": metrics}])
         for rid, (peer, keys, start) in list(self._requests.items()):
             if now - start > self._fetch_timeout:
@@ -425,8 +553,12 @@ class Worker:
             self._wake_pending = False
         ops: list = []
         if finished:
-            ops.append({"op": "finished", "keys": [k for k, _, _ in finished], "nbytes": [n for _, n, _ in finished],
-                        "duration": sum(d for _, _, d in finished)})
+            # task stream: wall-clock start/stop and thread per task (None: not run here)
+            starts = [f[3] if len(f) > 3 else None for f in finished]
+            ops.append({"op": "finished", "keys": [f[0] for f in finished], "nbytes": [f[1] for f in finished],
+                        "duration": sum(f[2] for f in finished), "starts": starts,
+                        "stops": [f[3] + f[2] if len(f) > 3 else None for f in finished],
+                        "threads": [f[4] if len(f) > 4 else None for f in finished]})
         if added:
             ops.append({"op": "finished", "keys": [k for k, _ in added], "nbytes": [n for _, n in added]})
         if erred:
@@ -443,6 +575,9 @@ class Worker:
             self._compute(op)
         elif name == "free-keys":
             self._free(op["keys"])
+        elif name == "steal-request":
+            self._send_scheduler([{"op": "steal-response", "keys": op["keys"],
+                                   "released": self._release_unstarted(op["keys"])}])
         elif name == "send-data":
             values, missing, errors = self._serialize_keys(op["keys"])
             reply = {"op": "client-data", "client": op["client"], "rid": op["rid"],
@@ -480,7 +615,7 @@ class Worker:
                 if key in tasks:
                     continue
                 if key in data:  # recomputation of something still held here
-                    self._finished.append((key, protocol.sizeof(data[key]), 0.0))
+                    self._finished.append((key, self._weight(key), 0.0))
                     continue
                 task = _Task(key, payload, deps, prio)
                 tasks[key] = task
@@ -519,6 +654,22 @@ class Worker:
                 if key in self.data:
                     del self.data[key]
 
+    def _release_unstarted(self, keys: Any) -> list:
+        """The scheduler wants to move ``keys`` to an idle worker: give up each one that has not
+        started (waiting or ready here); one bool per key, False if it is running or done."""
+        released = []
+        with self._lock:
+            for key in keys:
+                task = self.tasks.get(key)
+                if task is None or task.state not in (_WAITING, _READY):
+                    released.append(False)
+                    continue
+                del self.tasks[key]
+                task.state = _CANCELLED
+                self._forget_waiter(task)
+                released.append(True)
+        return released
+
     def _forget_waiter(self, task: _Task) -> None:
         """Take a cancelled task off the lists of tasks waiting for its inputs (lock held)."""
         for dep in task.deps:
@@ -542,6 +693,7 @@ class Worker:
                 logger.warning("worker %s: could not unpickle scattered key %r: %s", self.address, key, e)
                 continue
             stored.append((key, obj))
+        self._make_room(sum(protocol.sizeof(obj) for _, obj in stored))
         with self._lock:
             for key, obj in stored:
                 self.data[key] = obj
@@ -552,12 +704,15 @@ class Worker:
     def _serialize_keys(self, keys: Any) -> tuple:
         values, missing, errors = [], [], []
         for key in keys:
-            with self._lock:
+            with self._data_lock:
                 try:
                     obj = self.data[key]
                     found = True
                 except KeyError:
                     found = False
+                except Exception as e:  # a spill file that cannot be read back
+                    errors.append((key, protocol.serialize((e, traceback.format_exc()))))
+                    continue
             if not found:
                 missing.append(key)
                 continue
@@ -585,6 +740,8 @@ class Worker:
             sock = protocol.configure_socket(self._ctx.socket(zmq.DEALER), self._max_size)
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.RCVHWM, 0)
+            if self.security is not None:
+                self.security.configure_client(sock, "the worker")
             sock.connect(address)
             self._peer_socks[address] = sock
             self._poller.register(sock, zmq.POLLIN)
@@ -618,6 +775,7 @@ class Worker:
                 received.append((key, protocol.deserialize(value)))
             except Exception as e:
                 self._dep_failed(key, protocol.serialize((e, traceback.format_exc())))
+        self._make_room(sum(protocol.sizeof(obj) for _, obj in received))
         with self._work:
             for key, obj in received:
                 self._who_has.pop(key, None)

@@ -24,6 +24,7 @@ from itertools import product
 from typing import Any
 
 from ..core import get_dependencies
+from ..core import Literal
 
 __all__ = [
     "LayeredGraph",
@@ -33,24 +34,6 @@ __all__ = [
     "Literal",
     "quote",
 ]
-
-
-class Literal:
-    """A task ``(Literal(value),)`` evaluates to ``value`` untouched (no key lookup, no recursion)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __call__(self) -> Any:
-        return self.value
-
-    def __reduce__(self):
-        return (Literal, (self.value,))
-
-    def __repr__(self) -> str:
-        return f"Literal({self.value!r})"
 
 
 _NEEDS_QUOTE = (tuple, list, dict, str, bytes, set)

@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..utils import funcname
+from ..core import Literal as Quote
 
 
 class _Sentinel:
@@ -46,34 +47,6 @@ no_result = _Sentinel("no_result")
 _short_repr = reprlib.Repr()
 _short_repr.maxstring = 80
 _short_repr.maxother = 80
-
-
-class Quote:
-    """A task ``(Quote(value),)`` evaluates to ``value`` untouched.
-
-    Graph evaluation walks lists and tuples looking for keys and nested tasks; data such as a
-    partition of a sequence must not be walked (it is slow, and an element that happens to look
-    like a key or a task would be replaced).
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __call__(self) -> Any:
-        return self.value
-
-    def __repr__(self) -> str:
-        return f"Quote({_short_repr.repr(self.value)})"
-
-    def __reduce__(self):
-        return (Quote, (self.value,))
-
-    def __lazyarr_tokenize__(self) -> Any:
-        from ..tokenize import tokenize
-
-        return ("Quote", tokenize(self.value))
 
 
 def quote(value: Any) -> Any:

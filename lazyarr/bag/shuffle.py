@@ -83,8 +83,8 @@ def stable_hash(x: Any) -> int:
 
 
 def choose_shuffle(shuffle: str | None = None) -> str:
-    """The shuffle method: ``shuffle``, else the ``bag.shuffle`` setting, else ``'tasks'`` if the
-    configured scheduler is a distributed client and ``'disk'`` otherwise.
+    """The shuffle method: ``shuffle``, else the ``bag.shuffle`` setting, else ``'disk'`` when the
+    configured scheduler is a local one and ``'tasks'`` otherwise (a cluster has no shared disk).
 
     >>> choose_shuffle('tasks'), choose_shuffle()
     ('tasks', 'disk')
@@ -92,9 +92,9 @@ def choose_shuffle(shuffle: str | None = None) -> str:
     if shuffle is None:
         shuffle = config.get("bag.shuffle", None)
     if shuffle is None:
-        from ..base import _distributed_client
+        from ..base import uses_local_scheduler
 
-        return "tasks" if _distributed_client(None, None, []) is not None else "disk"
+        return "disk" if uses_local_scheduler() else "tasks"
     if shuffle not in SHUFFLE_METHODS:
         raise ValueError(f"unknown shuffle {shuffle!r}; use 'disk' (local machine) or 'tasks' (distributed)")
     return shuffle

@@ -35,6 +35,7 @@ import pandas as pd
 from pandas.api.types import is_scalar
 
 from .. import config
+from ..base import uses_local_scheduler
 from ..tokenize import tokenize
 from .core import DataFrame, Series, _Frame, merge_layers, new_collection, partitionwise
 from .utils import concat_parts, raise_unknown_columns
@@ -42,16 +43,13 @@ from .utils import concat_parts, raise_unknown_columns
 __all__ = ["shuffle", "rearrange", "hash_partitions", "hash_index_partitions", "set_index", "sort_values",
            "drop_duplicates", "shuffle_method", "cleanup_shuffle_dirs"]
 
-_LOCAL = {"sync", "synchronous", "single-threaded", "threads", "threading", "processes", "multiprocessing"}
 
 
 def shuffle_method(method: str | None = None) -> str:
     """The shuffle implementation to use: the argument, the configuration, or by scheduler."""
     method = method or config.get("dataframe.shuffle.method", None)
     if method is None:
-        scheduler = config.get("scheduler", None)
-        local = scheduler is None or (isinstance(scheduler, str) and scheduler.lower() in _LOCAL)
-        method = "disk" if local else "tasks"
+        method = "disk" if uses_local_scheduler() else "tasks"
     if method not in ("disk", "tasks"):
         raise ValueError(f"unknown shuffle method {method!r}; use 'disk' or 'tasks'")
     return method

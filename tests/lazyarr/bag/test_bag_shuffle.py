@@ -115,6 +115,8 @@ def test_default_shuffle_choice():
         assert choose_shuffle("disk") == "disk"
 
     class FakeClient:
+        __lazyarr_client__ = True
+
         def get(self, dsk, keys, **kwargs):
             return lazyarr.get(dsk, keys)
 
