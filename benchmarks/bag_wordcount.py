@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  MISMATCH: dask {theirs} != Counter {expected}")
             ok = False
     print()
+    for name, (times, _) in runs.items():
+        print(f"runs of {name:8}: " + ", ".join(f"{t:.2f}" for t in times) + " s")
     print(f"lazyarr / Counter = {ours_time / counter_time:.2f}   (target <= 0.60)")
     if dask_time is not None:
         print(f"lazyarr / Dask    = {ours_time / dask_time:.2f}   (target <= 0.70)")

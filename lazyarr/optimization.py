@@ -46,7 +46,7 @@ from .core import (
 from .tokenize import tokenize
 from .utils import funcname, key_split
 
-__all__ = ["Chain", "cull", "fuse", "inline", "inline_functions", "functions_of", "cull_and_fuse"]
+__all__ = ["Chain", "cull", "fuse", "inline", "inline_functions", "functions_of", "cull_and_fuse", "is_remote_data"]
 
 
 class Chain:
@@ -185,11 +185,14 @@ def _fuse_settings(max_width: int | None, max_length: int | None) -> tuple[int, 
 _MANY = object()  # marks a key with more than one dependent
 
 
-def _is_remote_data(value: Any) -> bool:
+def is_remote_data(value: Any) -> bool:
     """Is a graph value a handle to data held elsewhere, such as a distributed future?
 
     Such keys stay in the graph, where the distributed runtime finds and resolves them; hidden
     inside a fused chain they would reach the task as the handle instead of the data.
+
+    >>> is_remote_data([1, 2]), is_remote_data(3)
+    (False, False)
     """
     typ = type(value)
     return typ is not list and typ is not dict and typ is not str and callable(getattr(typ, "result", None)) \
@@ -249,7 +252,7 @@ def _fuse(dsk: Mapping, protected: set, dependencies: Mapping | None, width_limi
                 if parent_of[child] != parent:
                     break
                 value = dsk.get(child, _MANY)
-                if value is _MANY or (type(value) is not tuple and _is_remote_data(value)):
+                if value is _MANY or (type(value) is not tuple and is_remote_data(value)):
                     break
             else:
                 absorbing.add(parent)

@@ -44,6 +44,9 @@ _LAZY_NAMES = {
     "PBSCluster": "runtime.jobqueue",
     "JobQueueError": "runtime.jobqueue",
     "client_from_ipclient": "runtime.ipyparallel",
+    # --- diagnostics (issue 8: dashboard, progress, performance reports) ---
+    "progress": "runtime.progress",
+    "performance_report": "runtime.performance_report",
 }
 
 __all__ = sorted(_LAZY_NAMES)

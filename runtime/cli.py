@@ -32,6 +32,9 @@ __all__ = ["scheduler_main", "worker_main", "main", "parse_memory_limit", "norma
 
 logger = logging.getLogger("runtime.cli")
 
+# The one parser of memory limits, re-exported: LocalCluster and the job-queue code import it here.
+from .memory import parse_memory_limit  # noqa: E402
+
 #: How long a command waits for its children or its server to close before it gives up on them.
 CLOSE_TIMEOUT = 10.0
 
@@ -57,55 +60,6 @@ def normalize_address(address: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"bad address {address!r}: expected tcp://host:port with a port between 1 and 65535")
     return f"tcp://{rest}"
-
-
-def parse_memory_limit(value: Any, n_workers: int = 1) -> int | None:
-    """Bytes of memory one worker may use, or ``None`` for no limit.
-
-    ``'auto'`` shares the machine's memory evenly between ``n_workers``; a float in (0, 1] is a
-    fraction of the machine's memory; ``0``, ``'0'`` and ``'none'`` mean no limit; anything else is
-    a number of bytes or a size such as ``'4GB'`` or ``'512 MiB'``.
-
-    >>> parse_memory_limit('4GB')
-    4000000000
-    >>> parse_memory_limit(0) is None
-    True
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("0", "none", "null", ""):
-            return None
-        if text == "auto":
-            return _machine_memory() // max(1, n_workers)
-        try:
-            value = int(text) if text.lstrip("-").isdigit() else float(text)
-        except ValueError:
-            from lazyarr.utils import parse_bytes
-
-            limit = parse_bytes(value)
-            if limit <= 0:
-                raise ValueError(f"memory limit {value!r} must be positive") from None
-            return limit
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"memory_limit must be 'auto', a size like '4GB', a number of bytes or None, not {value!r}")
-    if value < 0:
-        raise ValueError(f"memory limit {value!r} must not be negative")
-    if value == 0:
-        return None
-    if isinstance(value, float) and value <= 1:
-        return int(_machine_memory() * value)
-    return int(value)
-
-
-def _machine_memory() -> int:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil is a dependency; this keeps a bare install usable
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 class _Stop:
@@ -210,6 +164,38 @@ def _announce(command: str, role: str, address: str) -> None:
     print(f"{command} {role}: {address}", flush=True)
 
 
+def _add_security_arguments(parser: argparse.ArgumentParser, key_name: str) -> None:
+    """CURVE keys (see ``lazyarr-keys`` and docs/security.md) and the ``--insecure`` escape hatch."""
+    group = parser.add_argument_group("security (docs/security.md)")
+    group.add_argument("--security-dir", default=None,
+                       help="a directory written by lazyarr-keys: encrypt and authenticate every connection "
+                            "with its keys (server.key_secret, authorized_keys/, and the keypair --key-name)")
+    if key_name != "scheduler":
+        group.add_argument("--key-name", default=key_name,
+                           help=f"which keypair of --security-dir is this {key_name}'s (default {key_name})")
+    group.add_argument("--server-key", default=None, help="the cluster keypair file (instead of --security-dir)")
+    group.add_argument("--client-key", default=None, help="this process's own keypair file (.key_secret)")
+    group.add_argument("--authorized-keys", default=None, help="directory of the public keys allowed to connect")
+    group.add_argument("--insecure", action="store_true",
+                       help="allow listening on a non-loopback --host WITHOUT encryption or authentication: anyone "
+                            "who can reach the port can run code here. Only on a network you fully trust.")
+
+
+def _security_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~runtime.security.Security` the flags ask for, or None."""
+    if args.security_dir is None and args.server_key is None:
+        if args.client_key or args.authorized_keys:
+            raise ValueError("--client-key and --authorized-keys need --server-key (or use --security-dir)")
+        return None
+    from .security import Security
+
+    if args.security_dir is not None:
+        if args.server_key or args.client_key or args.authorized_keys:
+            raise ValueError("give either --security-dir or the individual key flags, not both")
+        return Security.from_directory(args.security_dir, getattr(args, "key_name", "client"))
+    return Security(args.server_key, args.client_key, args.authorized_keys)
+
+
 # ----------------------------------------------------------------------------------------------
 # lazyarr-scheduler
 
@@ -227,8 +213,15 @@ def scheduler_parser() -> argparse.ArgumentParser:
                         help="port workers connect to (default 0: any free port)")
     parser.add_argument("--port-to-clients", type=_port, default=0,
                         help="port clients connect to (default 0: any free port)")
+    parser.add_argument("--dashboard-address", default="127.0.0.1:8787", metavar="HOST:PORT",
+                        help="where to serve the web dashboard (default 127.0.0.1:8787, a free port if taken; "
+                             "port 0: any free port; 'none': no dashboard; see docs/dashboard.md)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="how much to log on stderr (default info: joins and leaves of workers)")
+    parser.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="save named collections in DIR whenever they change and load them at start, so "
+                             "they survive a restart of the scheduler (see docs/resilience.md)")
+    _add_security_arguments(parser, "scheduler")
     return parser
 
 
@@ -242,13 +235,17 @@ def scheduler_main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             scheduler = Scheduler(hostname=args.host, port_to_workers=args.port_to_workers,
-                                  port_to_clients=args.port_to_clients)
-        except Exception as e:  # a taken port, an unknown host: one clear line, not a traceback
+                                  port_to_clients=args.port_to_clients, security=_security_from_args(args),
+                                  insecure=args.insecure, state_dir=args.state_dir,
+                                  dashboard_address=args.dashboard_address)
+        except Exception as e:  # a taken port, an unknown host, no security: one clear line, not a traceback
             print(f"lazyarr-scheduler: cannot start: {e}", file=sys.stderr, flush=True)
             return 1
         try:
             _announce("lazyarr-scheduler", "workers", scheduler.address_to_workers)
             _announce("lazyarr-scheduler", "clients", scheduler.address_to_clients)
+            if scheduler.dashboard_link:
+                _announce("lazyarr-scheduler", "dashboard", scheduler.dashboard_link)
             # The scheduler itself logs workers joining and leaving (logger runtime.scheduler).
             reason = stop.wait()
             logger.info("shutting down (%s)", reason)
@@ -290,6 +287,13 @@ def worker_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifeline", action="store_true", help=argparse.SUPPRESS)
     # Used by LocalCluster: it learns addresses from the scheduler, so the children need not print them.
     parser.add_argument("--no-announce", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-nanny", action="store_true",
+                        help="run the worker(s) directly instead of under a nanny process that restarts a "
+                             "worker when it dies, reports why it died to the scheduler and kills it past "
+                             "its memory limit (see docs/nanny.md)")
+    # Set by the nanny for the worker it starts: the scheduler matches the nanny's reports to it.
+    parser.add_argument("--nanny-id", default=None, help=argparse.SUPPRESS)
+    _add_security_arguments(parser, "worker")
     return parser
 
 
@@ -307,7 +311,8 @@ def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = No
     args = parser.parse_args(argv)
     try:
         address = normalize_address(args.scheduler)
-        memory_limit = parse_memory_limit(args.memory_limit, args.nworkers)
+        memory_limit = parse_memory_limit(args.memory_limit, nthreads=1, total_nthreads=args.nworkers)
+        security = _security_from_args(args)
     except (TypeError, ValueError) as e:
         parser.error(str(e))
     if args.nworkers > 1 and args.port_to_workers:
@@ -316,10 +321,15 @@ def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = No
     if command and args.nworkers == 1:
         _reexec_with_worker_environment(argv)
     _setup_logging(args.log_level)
+    child_args = (security.cli_args() if security is not None else []) + (["--insecure"] if args.insecure else [])
+    if not args.no_nanny:
+        return _run_nannies(address, args, nthreads, memory_limit, child_args, security)
     if args.nworkers == 1:
         return _run_one_worker(address, args.host, args.port_to_workers, nthreads, memory_limit,
-                               args.name, args.lifeline, not args.no_announce)
-    return _supervise_workers(address, args.host, nthreads, memory_limit, args.name, args.nworkers, args.lifeline)
+                               args.name, args.lifeline, not args.no_announce, security=security,
+                               insecure=args.insecure, nanny=args.nanny_id)
+    return _supervise_workers(address, args.host, nthreads, memory_limit, args.name, args.nworkers, args.lifeline,
+                              extra_args=child_args)
 
 
 _REEXEC_MARK = "LAZYARR_WORKER_REEXEC"
@@ -342,14 +352,16 @@ def _reexec_with_worker_environment(argv: list[str]) -> None:
 
 
 def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_limit: int | None,
-                    name: str | None, lifeline: bool, announce: bool = True) -> int:
+                    name: str | None, lifeline: bool, announce: bool = True, *, security: Any = None,
+                    insecure: bool = False, nanny: str | None = None) -> int:
     from .worker import Worker
 
     stop = _Stop().install()
     try:
         try:
             worker = Worker(scheduler=scheduler, hostname=host, port_to_workers=port, nthreads=nthreads,
-                            name=name, memory_limit=memory_limit)
+                            name=name, memory_limit=memory_limit, security=security, insecure=insecure,
+                            nanny=nanny)
         except Exception as e:
             print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
             return 1
@@ -367,6 +379,62 @@ def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_
     return 0
 
 
+def nanny_worker_command(scheduler: str, *, nthreads: int, memory_limit: int | None, host: str, name: str | None,
+                         log_level: str, port: int = 0, announce: bool = True,
+                         extra_args: Sequence[str] = ()) -> Callable[[str], list[str]]:
+    """A function of the nanny's identity returning the argv of one worker it runs."""
+    def command(nanny_id: str) -> list[str]:
+        argv = [sys.executable, "-m", "runtime.cli", "worker", scheduler, "--no-nanny", "--lifeline",
+                "--nanny-id", nanny_id, "--nthreads", str(nthreads), "--memory-limit", str(memory_limit or 0),
+                "--host", host, "--log-level", log_level, *extra_args]
+        if name is not None:
+            argv += ["--name", name]
+        if port:
+            argv += ["--port-to-workers", str(port)]
+        if not announce:
+            argv.append("--no-announce")
+        return argv
+
+    return command
+
+
+def _run_nannies(scheduler: str, args: Any, nthreads: int, memory_limit: int | None, child_args: list,
+                 security: Any) -> int:
+    """Run ``--nworkers`` workers, each under a nanny, until a stop; then close them all."""
+    from .nannies import NannyGroup
+    from .worker import worker_process_environment
+
+    if args.nworkers == 1:
+        names = [args.name]
+    else:
+        base = args.name or f"{args.host}-{os.getpid()}"
+        names = [f"{base}-{i}" for i in range(args.nworkers)]
+    commands = [nanny_worker_command(scheduler, nthreads=nthreads, memory_limit=memory_limit, host=args.host,
+                                     name=name, log_level=args.log_level, port=args.port_to_workers,
+                                     announce=not args.no_announce, extra_args=child_args)
+                for name in names]
+    stop = _Stop().install()
+    group = None
+    try:
+        try:
+            group = NannyGroup(scheduler, commands, memory_limit=memory_limit, security=security,
+                               env=worker_process_environment(dict(os.environ)),
+                               names=[n or f"worker-{i}" for i, n in enumerate(names)])
+        except Exception as e:
+            print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
+            return 1
+        logger.info("nannies %s watching %d workers of scheduler %s", group.id, args.nworkers, scheduler)
+        reason = stop.wait(lifeline_fd=sys.stdin.fileno() if args.lifeline else None,
+                           poll=lambda: None if any(n.status != "stopped" for n in group.nannies)
+                           else "every worker stopped", interval=0.5)
+        logger.info("shutting down %d workers (%s)", args.nworkers, reason)
+    finally:
+        if group is not None:
+            group.close(CLOSE_TIMEOUT)
+        stop.restore()
+    return 0
+
+
 def _format_limit(limit: int | None) -> str:
     if limit is None:
         return "none"
@@ -376,7 +444,7 @@ def _format_limit(limit: int | None) -> str:
 
 
 def _supervise_workers(scheduler: str, host: str, nthreads: int, memory_limit: int | None,
-                       name: str | None, nworkers: int, lifeline: bool) -> int:
+                       name: str | None, nworkers: int, lifeline: bool, extra_args: Sequence[str] = ()) -> int:
     """Start ``nworkers`` child worker processes, wait for a stop, then close them all."""
     from .cluster import WorkerProcess
 
@@ -387,7 +455,7 @@ def _supervise_workers(scheduler: str, host: str, nthreads: int, memory_limit: i
         for i in range(nworkers):
             child = WorkerProcess(scheduler, name=f"{base}-{i}", nthreads=nthreads, memory_limit=memory_limit,
                                   hostname=host, log_level=logging.getLevelName(logger.getEffectiveLevel()).lower(),
-                                  announce=True)
+                                  announce=True, extra_args=extra_args)
             children.append(child)
             child.start()
 

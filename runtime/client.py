@@ -33,8 +33,8 @@ from lazyarr.utils import funcname
 
 from . import protocol
 from .calls import Finalize, Ref, SubmitCall
-from .errors import (CancelledError, ClientClosedError, ConnectionTimeoutError, ProtocolError,
-                     SchedulerGoneError, SerializationError, VersionMismatchError)
+from .errors import (AuthenticationError, CancelledError, ClientClosedError, ConnectionTimeoutError, ProtocolError,
+                     SchedulerGoneError, SchedulerRestartedError, SerializationError, VersionMismatchError)
 from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
 
@@ -44,6 +44,8 @@ logger = logging.getLogger("runtime.client")
 
 _KEY_ATOMS = (str, bytes, int, float)
 _GATHER_RETRIES = 30
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 #: A graph is sent in pieces of this many tasks (bounding message size and the scheduler's
 #: transient memory); each piece only refers to keys of earlier pieces (they are in order).
 GRAPH_CHUNK = 50_000
@@ -204,6 +206,7 @@ class Client:
         self._welcome = threading.Event()
         self._handshake_error: BaseException | None = None
         self._gone: BaseException | None = None
+        self._scheduler_id: str | None = None  # from the welcome; a new one means it restarted
         self._stopping = False
         self._ctx = zmq.Context()
         self._sock = protocol.configure_socket(self._ctx.socket(zmq.DEALER), linger_ms=1000)
@@ -219,6 +222,9 @@ class Client:
                 self._ctx.term()
                 self._close_cluster()
                 raise
+        # Handshake failures (wrong keys, security on one side only) are otherwise silent retries;
+        # the I/O thread watches for them until the scheduler's welcome.
+        self._monitor = self._sock.get_monitor_socket(_HANDSHAKE_FAILED)
         self._sock.connect(address)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -310,6 +316,42 @@ class Client:
         for fn, fut in callbacks:
             _run_callback(fn, fut)
 
+    def _scheduler_restarted(self, sid: str) -> None:
+        """A heartbeat was answered by a new scheduler at our address: everything this client had
+        submitted is unknown there. Futures fail (finished ones too: their data is no longer
+        tracked) and requests in flight fail with :class:`SchedulerRestartedError`; new work can
+        be submitted at once. Named collections survive if the scheduler runs with ``--state-dir``."""
+        logger.warning("the scheduler at %s restarted; failing this client's %d futures", self.address,
+                       len(self._states))
+        self._scheduler_id = sid
+        error = SchedulerRestartedError(
+            f"the scheduler at {self.address} restarted, losing the work this client had submitted; "
+            f"submit it again (named collections survive if it runs with --state-dir)")
+        callbacks = []
+        with self._lock:
+            for state in self._states.values():
+                if state.status != CANCELLED:
+                    state.fail(exception=error)
+                    callbacks.extend(state.callbacks)
+                    state.callbacks = []
+            for pending in self._pending.values():
+                pending.ok = False
+                pending.value = error
+                pending.event.set()
+        for fn, fut in callbacks:
+            _run_callback(fn, fut)
+
+    def restart(self, timeout: float = 60.0) -> int:
+        """Restart every worker of the cluster and forget all work: the futures of every client
+        fail with ``CancelledError``, workers run by a nanny (``lazyarr-worker``, ``LocalCluster``)
+        are replaced by fresh processes, workers without one stay but lose their data; named
+        collections keep their keys (recomputed). Returns the number of workers, once as many
+        as before are registered again; raises if they are not back within ``timeout`` seconds.
+        """
+        self._check_open()
+        deadline = time.monotonic() + timeout + 5.0
+        return self._request({"op": "restart", "timeout": float(timeout)}, deadline).value
+
     def _check_open(self) -> None:
         if threading.current_thread() is self._thread:
             raise RuntimeError("a done callback cannot wait for results (it runs in the client's I/O "
@@ -335,6 +377,7 @@ class Client:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
         last_heard = time.monotonic()
         next_beat = last_heard + self._heartbeat_interval
         try:
@@ -352,7 +395,11 @@ class Client:
                         pass
                 if self._sock in events:
                     last_heard = time.monotonic()
+                    if self._gone is not None:
+                        self._gone = None  # it answers again (the heartbeat-ack says if it restarted)
                     self._drain()
+                if self._monitor in events:
+                    self._handshake_event()
                 now = time.monotonic()
                 if now >= next_beat:
                     next_beat = now + self._heartbeat_interval
@@ -367,7 +414,30 @@ class Client:
             logger.exception("client I/O loop crashed")
         finally:
             # nothing to deliver to a scheduler that never answered: do not linger on close
+            self._monitor.close(0)
             self._sock.close(linger=1000 if self._welcome.is_set() and self._gone is None else 0)
+
+    def _handshake_event(self) -> None:
+        """A failed security handshake before the welcome: fail the connection, saying why."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        try:
+            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+        except (zmq.Again, ValueError):
+            return
+        if self._welcome.is_set() or self._handshake_error is not None:
+            return
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            why = "the scheduler refused this client's key (it is not among its authorized keys)"
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            why = ("the two sides use different security: the scheduler requires CURVE and this client has no "
+                   "keys (pass security=Security(...)), or the other way round")
+        else:
+            why = ("the CURVE handshake failed: this client's copy of the cluster's public key (server.key) "
+                   "does not match the scheduler's")
+        self._handshake_error = AuthenticationError(f"cannot connect to the scheduler at {self.address}: {why}; "
+                                                    f"see docs/security.md")
+        self._welcome.set()
 
     def _flush_outbox(self) -> None:
         """Send queued ops, small ones batched together, each graph piece in a message of its own."""
@@ -466,9 +536,13 @@ class Client:
                 pending.value = op.get("result") if op["ok"] else (op.get("error"), op.get("message"))
                 pending.event.set()
         elif name == "welcome":
+            self._dashboard_link = op.get("dashboard")
+            self._scheduler_id = op.get("scheduler_id")
             self._welcome.set()
         elif name == "heartbeat-ack":
-            pass
+            sid = op.get("scheduler_id")
+            if sid is not None and self._scheduler_id is not None and sid != self._scheduler_id:
+                self._scheduler_restarted(sid)
         elif name == "error":
             self._scheduler_error(op)
         else:
@@ -615,16 +689,31 @@ class Client:
 
         >>> # c.get({'x': 1, 'y': (add, 'x', 2)}, ['y', ['x']])  ->  (3, (1,))
         """
+        callbacks = kwargs.pop("callbacks", None)  # lazyarr.diagnostics hooks (docs/diagnostics.md)
         if kwargs:
             raise TypeError(f"Client.get() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
         self._check_open()
-        flat = validate_keys(dsk, keys)
-        unique = list(dict.fromkeys(flat))
-        keys_out, payloads, deps = self._prepare(dsk, unique)
-        self._reset_if_done(unique)
-        with Client._Holding(self, unique):
-            self._submit(keys_out, payloads, deps, unique, workers, retries)
-            values = self._gather_keys(unique, timeout=timeout)
+        from .progress import CallbackWatch
+
+        watch = CallbackWatch.create(self, dsk, callbacks)  # None unless callbacks are active
+        try:
+            flat = validate_keys(dsk, keys)
+            unique = list(dict.fromkeys(flat))
+            keys_out, payloads, deps = self._prepare(dsk, unique)
+            if watch is not None:
+                watch.prepared(keys_out)
+            self._reset_if_done(unique)
+            with Client._Holding(self, unique):
+                self._submit(keys_out, payloads, deps, unique, workers, retries)
+                if watch is not None:
+                    watch.submitted()
+                values = self._gather_keys(unique, timeout=timeout)
+        except BaseException:
+            if watch is not None:
+                watch.finish(errored=True)
+            raise
+        if watch is not None:
+            watch.finish(errored=False)
         return pack_results(keys, values)
 
     def compute(self, collections: Any, sync: bool = False, optimize_graph: bool = True,
@@ -925,6 +1014,11 @@ class Client:
         """Remove a stored collection (raises KeyError if there is none by that name)."""
         self._check_open()
         self._request({"op": "delete-collection", "name": name})
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The URL of the scheduler's dashboard (``docs/dashboard.md``), None if it has none."""
+        return getattr(self, "_dashboard_link", None)
 
     def scheduler_info(self) -> dict:
         """Workers (threads, memory, tasks), task counts, clients and collections."""

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from .cli import normalize_address, parse_memory_limit
@@ -109,8 +110,11 @@ class WorkerProcess:
     """
 
     def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
-                 hostname: str = "127.0.0.1", log_level: str = "warning", announce: bool = False) -> None:
+                 hostname: str = "127.0.0.1", log_level: str = "warning", announce: bool = False,
+                 extra_args: Sequence[str] = ()) -> None:
         self.scheduler = normalize_address(scheduler)
+        #: More ``lazyarr-worker`` flags (security keys, ``--insecure``).
+        self.extra_args = list(extra_args)
         self.name = name
         self.nthreads = nthreads
         self.memory_limit = memory_limit
@@ -123,12 +127,12 @@ class WorkerProcess:
 
     def command(self) -> list[str]:
         """The command line that starts the child."""
-        cmd = [sys.executable, "-m", "runtime.cli", "worker", self.scheduler, "--lifeline",
+        cmd = [sys.executable, "-m", "runtime.cli", "worker", self.scheduler, "--lifeline", "--no-nanny",
                "--name", self.name, "--nthreads", str(self.nthreads), "--host", self.hostname,
                "--memory-limit", str(self.memory_limit or 0), "--log-level", self.log_level]
         if not self.announce:
             cmd.append("--no-announce")
-        return cmd
+        return cmd + self.extra_args
 
     def environment(self) -> dict[str, str]:
         """The child's environment: ours, with our import path and native thread pools sized.
@@ -212,12 +216,76 @@ class WorkerProcess:
         return f"<WorkerProcess {self.name!r} {self.address or ''} {state}>"
 
 
+class NannyWorkerProcess(WorkerProcess):
+    """A :class:`WorkerProcess` run under a :class:`~runtime.nanny.Nanny` (through a
+    :class:`~runtime.nannies.NannyGroup` of one): restarted when it dies, its deaths reported to
+    the scheduler, restarted by ``client.restart()``. Same handle API; :attr:`pid` is the
+    current worker process's. ``security`` secures the nanny's link to the scheduler."""
+
+    def __init__(self, *args: Any, security: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.security = security
+        self.group: Any = None
+        self._closer: threading.Thread | None = None
+
+    def start(self) -> "NannyWorkerProcess":
+        """Start the nanny (which starts the worker) and return once the worker process runs."""
+        if self.group is not None:
+            raise RuntimeError(f"worker process {self.name!r} was already started")
+        from .nannies import NannyGroup
+
+        base = self.command()
+        self.group = NannyGroup(self.scheduler, [lambda nanny_id: [*base, "--nanny-id", nanny_id]],
+                                memory_limit=self.memory_limit, env=self.environment(), names=[self.name],
+                                security=self.security)
+        return self
+
+    @property
+    def nanny(self) -> Any:
+        """The :class:`~runtime.nanny.Nanny` watching the worker."""
+        if self.group is None:
+            raise RuntimeError(f"worker process {self.name!r} has not been started")
+        return self.group.nannies[0]
+
+    @property
+    def pid(self) -> int:
+        """The current worker process's id (``None`` while the nanny restarts it)."""
+        return self.nanny.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """``None`` while the nanny keeps a worker running (or restarting); 0 once stopped."""
+        if self.group is None or self.nanny.status in ("running", "restarting", "starting"):
+            return None
+        return 0
+
+    def is_alive(self) -> bool:
+        """Does the nanny keep a worker running?"""
+        return self.group is not None and self.returncode is None
+
+    def request_close(self) -> None:
+        """Start closing the nanny and its worker; returns at once (:meth:`join` waits)."""
+        if self.group is not None and self._closer is None:
+            self._closer = threading.Thread(target=self.group.close, name=f"lazyarr-close-{self.name}")
+            self._closer.start()
+
+    def join(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> int | None:
+        """Close the nanny and its worker (SIGTERM, then SIGKILL after ``timeout``) and wait."""
+        if self.group is None:
+            return None
+        self.request_close()
+        self._closer.join(timeout + 10.0)
+        return 0
+
+
 class _ThreadWorker:
     """A :class:`~runtime.worker.Worker` in this process, with the same handle API as WorkerProcess."""
 
     def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
-                 hostname: str = "127.0.0.1") -> None:
+                 hostname: str = "127.0.0.1", security: Any = None, insecure: bool = False) -> None:
         self.scheduler = scheduler
+        self.security = security
+        self.insecure = insecure
         self.name = name
         self.nthreads = nthreads
         self.memory_limit = memory_limit
@@ -235,7 +303,8 @@ class _ThreadWorker:
         from .worker import Worker
 
         self.worker = Worker(scheduler=self.scheduler, hostname=self.hostname, nthreads=self.nthreads,
-                             name=self.name, memory_limit=self.memory_limit)
+                             name=self.name, memory_limit=self.memory_limit, security=self.security,
+                             insecure=self.insecure)
         return self
 
     def is_alive(self) -> bool:
@@ -312,19 +381,34 @@ class LocalCluster:
     processes:
         ``True``: each worker is its own Python process. ``False``: workers are threads of this
         process (no start-up cost, but tasks share this process's GIL).
+    nanny:
+        With processes, run each worker under a nanny (the default): a worker that dies is
+        restarted and the scheduler learns why it died; ``client.restart()`` restarts them.
     memory_limit:
         Per worker: ``None`` or ``'auto'`` shares the machine's memory evenly between the
         workers; a size such as ``'4GB'`` or a number of bytes; ``0`` for no limit.
     hostname:
-        The loopback or local address to listen on (``'127.0.0.1'``).
+        The loopback or local address to listen on (``'127.0.0.1'``). Any other address needs
+        ``security`` (or ``insecure=True``).
+    security:
+        A :class:`~runtime.security.Security` for the scheduler and the workers: the cluster's
+        secret key, the workers' keypair and the authorized keys, e.g.
+        ``Security.from_directory(DIR, name='worker')`` after ``lazyarr-keys DIR``. Clients then
+        connect with their own ``Security`` (docs/security.md).
+    insecure:
+        Allow a non-loopback ``hostname`` without ``security`` (a loud warning is logged).
     timeout:
         Seconds to wait for workers to register before raising ``TimeoutError``.
+    dashboard_address:
+        ``'host:port'`` of the scheduler's web dashboard (port 0: a free port; ``None``: off).
+        See ``docs/dashboard.md``; :attr:`dashboard_link` is its URL.
     """
 
     def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
                  processes: bool = True, memory_limit: int | str | None = None, hostname: str = "127.0.0.1",
                  port_to_workers: int = 0, port_to_clients: int = 0, timeout: float = 30.0,
-                 log_level: str = "warning") -> None:
+                 log_level: str = "warning", security: Any = None, insecure: bool = False,
+                 dashboard_address: str | None = "127.0.0.1:8787", nanny: bool = True) -> None:
         for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative integer, not {value!r}")
@@ -332,12 +416,15 @@ class LocalCluster:
             raise ValueError("threads_per_worker must be at least 1")
         n, threads = default_sizes(n_workers, threads_per_worker, processes)
         self.processes = bool(processes)
+        self.nanny = bool(nanny) and self.processes
         self.threads_per_worker = threads
         self._memory_spec = "auto" if memory_limit is None else memory_limit
-        self.memory_limit = parse_memory_limit(self._memory_spec, max(1, n))
+        self.memory_limit = parse_memory_limit(self._memory_spec, nthreads=1, total_nthreads=max(1, n))
         self.hostname = hostname
         self.timeout = timeout
         self.log_level = log_level
+        self.security = security
+        self.insecure = insecure
         self._names = itertools.count()
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
@@ -345,7 +432,8 @@ class LocalCluster:
         from .scheduler import Scheduler
 
         self._resources.scheduler = Scheduler(hostname=hostname, port_to_workers=port_to_workers,
-                                              port_to_clients=port_to_clients)
+                                              port_to_clients=port_to_clients, security=security,
+                                              insecure=insecure, dashboard_address=dashboard_address)
         try:
             self.scale(n)
         except BaseException:
@@ -368,6 +456,11 @@ class LocalCluster:
     def scheduler_address_to_workers(self) -> str:
         """The address workers connect to (to add workers by hand: ``lazyarr-worker <this>``)."""
         return self.scheduler.address_to_workers
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The URL of the scheduler's dashboard, None if it has none."""
+        return self.scheduler.dashboard_link
 
     @property
     def workers(self) -> dict[str, Any]:
@@ -413,8 +506,15 @@ class LocalCluster:
         kwargs = dict(name=name, nthreads=self.threads_per_worker, memory_limit=self.memory_limit,
                       hostname=self.hostname)
         if self.processes:
-            return WorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level, **kwargs)
-        return _ThreadWorker(self.scheduler_address_to_workers, **kwargs)
+            extra = (self.security.cli_args() if self.security is not None else []) + \
+                (["--insecure"] if self.insecure else [])
+            if self.nanny:
+                return NannyWorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level,
+                                          extra_args=extra, security=self.security, **kwargs)
+            return WorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level, extra_args=extra,
+                                 **kwargs)
+        return _ThreadWorker(self.scheduler_address_to_workers, security=self.security, insecure=self.insecure,
+                             **kwargs)
 
     def _stop_workers(self, names: list[str], timeout: float) -> None:
         handles = [self._resources.workers.pop(name) for name in names]
@@ -456,8 +556,30 @@ class LocalCluster:
 
     # -- lifetime ------------------------------------------------------------------------------
 
+    def adapt(self, minimum: int = 0, maximum: int | None = None, interval: Any = "1s", wait_count: int = 3,
+              target_duration: Any = "5s") -> Any:
+        """Scale between ``minimum`` and ``maximum`` workers as the load changes: more when tasks
+        queue (about ``target_duration`` of work per thread), fewer when workers stay idle for
+        ``wait_count`` checks ``interval`` apart, moving the data a worker holds before it goes
+        (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
+        :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
+        """
+        from .adaptive import Adaptive
+
+        if self._resources.closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed")
+        previous = getattr(self, "_adaptive", None)
+        if previous is not None:
+            previous.stop()
+        self._adaptive = Adaptive(self, minimum, maximum, interval=interval, wait_count=wait_count,
+                                  target_duration=target_duration)
+        return self._adaptive
+
     def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> None:
         """Close every worker (joining processes and threads), then the scheduler. Idempotent."""
+        adaptive = getattr(self, "_adaptive", None)
+        if adaptive is not None:
+            adaptive.stop()
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)

@@ -15,6 +15,7 @@ __all__ = [
     "SerializationError",
     "ConnectionTimeoutError",
     "SchedulerGoneError",
+    "SchedulerRestartedError",
     "RemoteTraceback",
     "LostDataError",
     "MissingDependencyError",
@@ -23,6 +24,7 @@ __all__ = [
     "ClientClosedError",
     "SecurityError",
     "InsecureListenError",
+    "AuthenticationError",
 ]
 
 
@@ -66,8 +68,16 @@ class InsecureListenError(SecurityError):
     """Refused to listen on a non-loopback address without CURVE security and without ``insecure=True``."""
 
 
+class AuthenticationError(ConnectionError):
+    """The security handshake with the scheduler failed (missing, wrong or unauthorized keys)."""
+
+
 class SchedulerGoneError(ConnectionError):
     """The scheduler stopped answering while the client waited for it."""
+
+
+class SchedulerRestartedError(SchedulerGoneError):
+    """The scheduler restarted: the work a client had submitted before is gone with it."""
 
 
 class ClientClosedError(RuntimeError):

@@ -69,8 +69,7 @@ def _engine_start_worker(token: str, scheduler: str, name: str, nthreads: int, m
 
     if memory_limit == "auto":
         # Engines usually run one per core: each takes the share of memory of its threads.
-        memory = parse_memory_limit("auto")
-        limit = None if memory is None else memory * nthreads // max(1, os.cpu_count() or 1)
+        limit = parse_memory_limit("auto", nthreads=nthreads)
     else:
         limit = parse_memory_limit(memory_limit)
     worker = Worker(scheduler, hostname=_listen_address(interface), nthreads=nthreads, name=name,

@@ -81,8 +81,9 @@ OOB_THRESHOLD = 64 * 1024
 config.update_defaults({
     "runtime": {
         # Largest single frame any runtime socket accepts (zmq.MAXMSGSIZE); a peer sending more is
-        # disconnected. Bounds what one hostile peer can make us allocate per frame.
-        "max-message-size": "4GiB",
+        # disconnected. Bounds what one hostile peer can make us allocate per frame; one array
+        # larger than this cannot travel (raise it, or use smaller chunks). See docs/security.md.
+        "max-message-size": "2GiB",
         "connect-timeout": 10,
         "heartbeat-interval": 0.5,
         "worker-timeout": 10,
@@ -99,6 +100,10 @@ config.update_defaults({
         "queue-seconds": 0.01,
         "min-buffer": 1,
         "max-buffer": 256,
+        # Work stealing: an idle worker takes queued tasks from a busy one when moving their
+        # inputs costs less than waiting (docs/stealing.md); passes at most this often (seconds).
+        "work-stealing": True,
+        "steal-interval": 0.02,
     }
 })
 

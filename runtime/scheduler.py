@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections import defaultdict
 from typing import Any, Callable
 
@@ -25,7 +26,9 @@ from lazyarr import config
 
 from . import protocol
 from .errors import ProtocolError, VersionMismatchError
+from .liveness import Liveness
 from .scheduler_state import SchedulerState
+from .task_stream import TaskStream
 from .security import Security, check_listen
 
 __all__ = ["Scheduler"]
@@ -62,14 +65,23 @@ class Scheduler:
         authorized keys: both ports then require CURVE encryption and an authorized key.
     insecure: allow listening on a non-loopback ``hostname`` without ``security`` (logs a warning);
         otherwise that raises :class:`~runtime.errors.InsecureListenError`.
+    dashboard_address: ``'host:port'`` of the web dashboard (``docs/dashboard.md``); port 0 picks
+        a free port, a taken 8787 falls back to a free one; ``None`` turns it off.
+    state_dir: a directory where named collections are saved (atomically) whenever they change,
+        and from which they are loaded at start: they survive a scheduler restart (see
+        ``docs/resilience.md``).
     """
 
     def __init__(self, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
                  port_to_clients: int | None = 0, *, max_message_size: int | str | None = None,
                  worker_timeout: float | None = None, client_timeout: float | None = None,
                  check_interval: float | None = None, security: Security | None = None,
-                 insecure: bool = False):
+                 insecure: bool = False, dashboard_address: str | None = "127.0.0.1:8787",
+                 state_dir: str | os.PathLike | None = None):
         check_listen(hostname, security, insecure, "the scheduler")
+        from .dashboard import parse_dashboard_address, start_dashboard
+
+        dashboard_spec = parse_dashboard_address(dashboard_address)  # bad input fails before binding
         self.hostname = hostname
         self.security = security
         size = protocol.max_message_size() if max_message_size is None else protocol.parse_bytes(max_message_size)
@@ -88,6 +100,9 @@ class Scheduler:
                 sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a peer reconnecting keeps its identity
                 sock.setsockopt(zmq.SNDHWM, 0)
                 sock.setsockopt(zmq.RCVHWM, 0)
+            # an empty message with the worker's identity when its connection drops: a worker
+            # killed with SIGKILL is noticed at once, not after the heartbeat timeout
+            self._to_workers.setsockopt(zmq.ROUTER_NOTIFY, zmq.NOTIFY_DISCONNECT)
             self.port_to_workers = _bind(self._to_workers, hostname, port_to_workers)
             self.port_to_clients = _bind(self._to_clients, hostname, port_to_clients)
         except BaseException:
@@ -105,7 +120,24 @@ class Scheduler:
             max_buffer=int(config.get("runtime.max-buffer")),
             worker_timeout=float(worker_timeout if worker_timeout is not None else config.get("runtime.worker-timeout")),
             client_timeout=float(client_timeout if client_timeout is not None else config.get("runtime.client-timeout")),
+            allowed_failures=int(config.get("runtime.allowed-failures")),
+            work_stealing=bool(config.get("runtime.work-stealing")),
+            steal_interval=float(config.get("runtime.steal-interval")),
         )
+        #: Changes at every start: clients compare it to notice that the scheduler restarted.
+        self.id = uuid.uuid4().hex
+        self._liveness = Liveness(float(config.get("runtime.disconnect-grace")),
+                                  float(config.get("runtime.heartbeat-interval")))
+        self._restarts: list = []  # (client, rid, workers expected, deadline)
+        self._state_dir = None
+        if state_dir is not None:
+            from .state_dir import StateDir
+
+            self._state_dir = StateDir(state_dir)
+            self._state_dir.load_into(self.state)
+        # restored collections are recomputed only after surviving workers had time to register
+        # again with the data they hold (they do so within a heartbeat or two of our start)
+        self._recover_at = time.monotonic() + 3 * float(config.get("runtime.heartbeat-interval"))
         self._check_interval = float(check_interval if check_interval is not None
                                      else config.get("runtime.heartbeat-interval"))
         self._garbage_log = protocol.RateLimitedLog(logger)
@@ -116,6 +148,11 @@ class Scheduler:
         self._closing = False
         self._closed = False
         self.messages_dropped = 0
+        self.task_stream = TaskStream()          # what ran where (dashboard, performance reports)
+        from .progress import ProgressTracker
+
+        self._progress = ProgressTracker()
+        self.dashboard = start_dashboard(self, dashboard_spec)  # None when turned off
         self._thread = threading.Thread(target=self._run, name=f"lazyarr-scheduler-{self.port_to_clients}",
                                         daemon=True)
         self._thread.start()
@@ -129,6 +166,11 @@ class Scheduler:
 
     def __enter__(self) -> "Scheduler":
         return self
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard's URL (``http://127.0.0.1:8787/status``), or None when it is off."""
+        return self.dashboard.link if self.dashboard is not None else None
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
@@ -145,6 +187,37 @@ class Scheduler:
             raise value
         return value
 
+    def retire_workers(self, workers: list, timeout: float = 30.0,
+                       should_stop: Callable[[], bool] | None = None) -> list[str]:
+        """Move the data only ``workers`` (addresses or names) hold to other workers, then remove
+        them from the scheduler; returns the addresses removed, once they are.
+
+        The workers themselves keep running until their owner closes them (a cluster does that
+        next). Workers whose data could not be moved within ``timeout`` seconds (no other worker,
+        transfers failing) go back into service and are not in the result, as do all still
+        pending when ``should_stop()`` turns true.
+        See :meth:`SchedulerState.retire_workers`.
+        """
+        def step(state: SchedulerState, names: list) -> tuple:
+            self._send(state.retire_workers(names))
+            pending = [a for a in addresses if a in state.retiring]
+            if pending and all(a in state.retiring for a in state.workers):
+                return [], pending, [a for a in addresses if a not in state.workers]  # nowhere to move data
+            return pending, [], [a for a in addresses if a not in state.workers]
+
+        addresses = self.sync(lambda state: [ws.address for w in workers
+                                             if (ws := state._worker_named(w)) is not None])
+        deadline = time.monotonic() + timeout
+        pending, stuck, gone = self.sync(lambda state: step(state, addresses))
+        while pending and time.monotonic() < deadline and not (should_stop and should_stop()):
+            time.sleep(0.02)
+            pending, stuck, gone = self.sync(lambda state: step(state, []))
+        pending = pending + stuck
+        if pending:
+            logger.info("workers %s not retired: their data is not moved yet; they stay", pending)
+            self.sync(lambda state: self._send(state.cancel_retirement(pending)))
+        return [a for a in gone if a not in pending]
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving, close the sockets and join the thread. Workers keep running (they
         re-register when a scheduler appears again at the same address)."""
@@ -154,6 +227,8 @@ class Scheduler:
         self._closing = True
         self._wake()
         self._thread.join(timeout)
+        if self.dashboard is not None:
+            self.dashboard.close()
         if self._authenticator is not None:
             self._authenticator.stop()
         if self._thread.is_alive():
@@ -183,7 +258,7 @@ class Scheduler:
         next_check = time.monotonic() + self._check_interval
         try:
             while not self._closing:
-                wait = max(0.0, next_check - time.monotonic())
+                wait = max(0.0, min(next_check, self._next_deadline()) - time.monotonic())
                 events = dict(poller.poll(int(wait * 1000) + 1))
                 out: list = []
                 busy = True
@@ -204,6 +279,10 @@ class Scheduler:
                         pass
                     self._run_calls()
                 now = time.monotonic()
+                self._check_liveness(now)
+                due = self.state.balance_due
+                if due is not None and now >= due:
+                    self._send(self.state.balance(now))  # a work-stealing pass put off until now
                 if now >= next_check:
                     next_check = now + self._check_interval
                     self._check_timeouts(now)
@@ -217,6 +296,7 @@ class Scheduler:
         before = set(self.state.workers)
         self._send(self.state.check_timeouts(now))
         for address in before - set(self.state.workers):
+            self._liveness.forget(address)
             logger.info("worker %s left (silent for more than %s s)", address, self.state.worker_timeout)
 
     def _run_calls(self) -> None:
@@ -238,6 +318,12 @@ class Scheduler:
             except zmq.Again:
                 return i > 0
             ident = frames[0].bytes
+            if sock is self._to_workers:
+                if len(frames) == 2 and len(frames[1]) == 0:  # ROUTER_NOTIFY: a connection dropped
+                    self._on_disconnect(ident.decode("latin-1"))
+                    continue
+                if self._liveness.suspects:
+                    self._liveness.heard(ident.decode("latin-1"))
             try:
                 ops = protocol.decode(frames[1:])
             except VersionMismatchError as e:
@@ -297,12 +383,20 @@ class Scheduler:
     def _on_worker(self, address: str, op: dict) -> list:
         state = self.state
         name = op["op"]
+        if name in ("nanny-hello", "worker-died"):  # from a nanny (its own identity), not a worker
+            return self._on_nanny(address, op)
+        if self._liveness.retired and self._liveness.is_retired(address, time.monotonic()):
+            return []  # the old process of a worker being restarted: let it go
         if name == "finished":
             keys, nbytes, duration = op["keys"], op["nbytes"], op.get("duration")
             if (type(keys) is not tuple or type(nbytes) is not tuple or len(keys) != len(nbytes)
                     or not all(type(n) is int for n in nbytes)
                     or not (duration is None or type(duration) in (int, float))):
                 raise ProtocolError("malformed 'finished' op")
+            if duration is None:
+                self.task_stream.transferred(address, nbytes)  # copies fetched from peers / scattered
+            else:
+                self.task_stream.finished(address, keys, nbytes, op.get("starts"), op.get("stops"), op.get("threads"))
             return state.tasks_finished(address, keys, nbytes, duration)
         if name == "erred":
             out: list = []
@@ -318,11 +412,24 @@ class Scheduler:
             return state.client_data(address, op["client"], op["rid"], op["keys"], op["values"],
                                      op.get("missing", ()), op.get("errors", ()))
         if name == "heartbeat":
+            self.task_stream.heartbeat(address, op.get("metrics"))
             return state.worker_heartbeat(address, op.get("metrics"))
+        if name == "paused":
+            paused = op["paused"]
+            if type(paused) is not bool:
+                raise ProtocolError("malformed 'paused' op")
+            logger.info("worker %s %s", address, "paused (memory above its pause threshold)" if paused else "resumed")
+            return state.worker_paused(address, paused)
+        if name == "steal-response":
+            keys, released = op["keys"], op["released"]
+            if type(keys) is not tuple or type(released) is not tuple or len(keys) != len(released):
+                raise ProtocolError("malformed 'steal-response' op")
+            return state.steal_response(address, keys, released)
         if name == "register":
             if op.get("address") != address:
                 raise ProtocolError(f"a worker must connect with its address {op.get('address')!r} as identity")
             known = address in state.workers
+            self._liveness.registered(address, op.get("nanny"), op.get("pid"))
             out = state.worker_added(address, op.get("nthreads", 1), op.get("name"), op.get("memory_limit"),
                                      op.get("keys", ()), op.get("nbytes", ()))
             if not known:
@@ -331,10 +438,93 @@ class Scheduler:
         if name == "unregister":
             if address in state.workers:
                 logger.info("worker %s left", address)
+            self._liveness.forget(address)
             return state.worker_removed(address)
         if address not in state.workers:
             return [(("w", address), {"op": "register-again"})]
         raise ProtocolError(f"unknown worker op {name!r}")
+
+    # ------------------------------------------------------------------ liveness, nannies, restarts
+
+    def _on_disconnect(self, address: str) -> None:
+        """ROUTER_NOTIFY: the connection of ``address`` dropped."""
+        if address in self.state.workers:
+            self._liveness.disconnected(address, time.monotonic())
+
+    def _next_deadline(self) -> float:
+        deadline = self._liveness.next_deadline()
+        if self.state.balance_due is not None:
+            deadline = min(deadline, self.state.balance_due)
+        if self._restarts:
+            deadline = min(deadline, time.monotonic() + 0.05)
+        if self.state.restoring:
+            deadline = min(deadline, max(self._recover_at, time.monotonic() + 0.1))
+        return deadline
+
+    def _check_liveness(self, now: float) -> None:
+        for address in self._liveness.due(now):
+            if address in self.state.workers:
+                logger.warning("worker %s left: its connection dropped and it gave no sign of life "
+                               "since (presumed dead)", address)
+                self._liveness.forget(address)
+                self._send(self.state.worker_removed(address, died=True, reason="connection lost"))
+        if self._restarts:
+            self._check_restarts(now)
+        if self.state.restoring and self.state.workers and now >= self._recover_at:
+            self._send(self.state.recover_collections())
+
+    def _on_nanny(self, nanny: str, op: dict) -> list:
+        self._liveness.nanny_seen(nanny, time.monotonic())
+        if op["op"] == "nanny-hello":
+            return []
+        address = self._liveness.find(nanny, op.get("pid"))
+        if address is None or address not in self.state.workers:
+            return []
+        reason = op.get("reason") if isinstance(op.get("reason"), str) else "died"
+        logger.warning("worker %s left: %s (reported by its nanny)", address, reason)
+        self._liveness.forget(address)
+        return self.state.worker_removed(address, died=True, reason=reason)
+
+    def _restart(self, client: str, rid: Any, timeout: float) -> list:
+        """``client.restart()``: drop all work, have nannies restart their workers, answer once
+        as many workers as before are registered again (or the timeout passed)."""
+        now = time.monotonic()
+        workers = list(self.state.workers)
+        nannies = set()
+        for address in workers:
+            nanny = self._liveness.nanny_of(address)
+            if nanny is not None:
+                nannies.add(nanny)
+                self._liveness.retire(address, now)
+            self._liveness.forget(address)
+        logger.info("restarting: %d workers, %d of their nannies asked to restart them", len(workers), len(nannies))
+        out = self.state.restart()
+        out.extend((("w", nanny), {"op": "restart"}) for nanny in nannies)
+        self._restarts.append((client, rid, len(workers), now + timeout))
+        return out
+
+    def _check_restarts(self, now: float) -> None:
+        waiting = []
+        for client, rid, expected, deadline in self._restarts:
+            count = len(self.state.workers)
+            if count >= expected:
+                self._send([(("c", client), {"op": "reply", "rid": rid, "ok": True, "result": count})])
+            elif now >= deadline:
+                self._send([(("c", client), {"op": "reply", "rid": rid, "ok": False, "error": "TimeoutError",
+                                             "message": f"restart: only {count} of {expected} workers came "
+                                                        f"back in time"})])
+            else:
+                waiting.append((client, rid, expected, deadline))
+        self._restarts = waiting
+
+    def _saved(self, out: list) -> list:
+        """Write the named collections to the state directory (if any) after a change."""
+        if self._state_dir is not None:
+            try:
+                self._state_dir.save(self.state)
+            except Exception:
+                logger.exception("could not save the named collections to %s", self._state_dir.path)
+        return out
 
     def _on_client(self, client: str, op: dict) -> list:
         state = self.state
@@ -350,7 +540,11 @@ class Scheduler:
         if name == "gather":
             return state.gather(client, op["rid"], op["keys"])
         if name == "heartbeat":
-            return state.client_heartbeat(client)
+            out = state.client_heartbeat(client)
+            for _, reply in out:
+                if reply.get("op") == "heartbeat-ack":
+                    reply["scheduler_id"] = self.id  # a new id tells the client we restarted
+            return out
         if name == "want-keys":
             return state.want_keys(client, op["keys"])
         if name == "scatter":
@@ -359,18 +553,24 @@ class Scheduler:
             out = state.client_added(client)
             logger.debug("client %s connected", client)
             return [(("c", client), {"op": "welcome", "version": protocol.VERSION,
-                                     "address_to_workers": self.address_to_workers}), *out]
+                                     "address_to_workers": self.address_to_workers,
+                                     "scheduler_id": self.id,
+                                     "dashboard": self.dashboard_link}), *out]
         if name == "close":
             logger.debug("client %s closed", client)
             return state.client_removed(client)
         if name == "set-collection":
-            return state.set_collection(client, op["rid"], op["name"], op["blob"], op["keys"])
+            return self._saved(state.set_collection(client, op["rid"], op["name"], op["blob"], op["keys"]))
         if name == "get-collection":
             return state.get_collection(client, op["rid"], op["name"])
         if name == "delete-collection":
-            return state.delete_collection(client, op["rid"], op["name"])
+            return self._saved(state.delete_collection(client, op["rid"], op["name"]))
+        if name == "restart":
+            return self._restart(client, op["rid"], float(op.get("timeout", 30.0)))
         if name == "list-collections":
             return state.list_collections(client, op["rid"])
+        if name in ("progress", "task-stream"):  # diagnostics: runtime/progress.py, runtime/task_stream.py
+            return self._progress.handle(self, client, op)
         if name == "scheduler-info":
             return state.info(client, op["rid"])
         raise ProtocolError(f"unknown client op {name!r}")

@@ -72,6 +72,10 @@ _ROOT_PRIORITY_SHIFT = 32
 _BANDWIDTH = 100e6
 _FETCH_LATENCY = 0.001
 _DEFAULT_DURATION = 0.0005
+#: Added to a paused worker's cost and load: it gets work only when every worker is paused.
+_PAUSED_PENALTY = 1e9
+#: Work stealing: seconds a steal costs beyond moving the inputs (two messages, a fresh start).
+_STEAL_OVERHEAD = 0.005
 _intern = sys.intern
 
 
@@ -109,7 +113,7 @@ class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "processing", "nready", "has_what",
-                 "nbytes", "metrics", "last_seen", "avg_duration", "capacity", "gathers")
+                 "nbytes", "metrics", "last_seen", "avg_duration", "capacity", "gathers", "paused")
 
     def __init__(self, address: str, nthreads: int, name: str | None, memory_limit: int | None, now: float):
         self.address = address
@@ -125,6 +129,7 @@ class WorkerState:
         self.avg_duration: float | None = None
         self.capacity = self.nthreads
         self.gathers: dict = {}  # (client, rid) -> keys asked of this worker for a client
+        self.paused = False      # above its memory pause threshold: starts no new task
 
     def __repr__(self) -> str:
         return f"<WorkerState {self.address} processing={len(self.processing)} memory={len(self.has_what)}>"
@@ -253,10 +258,12 @@ class SchedulerState:
 
     def __init__(self, queue_seconds: float = 0.01, min_buffer: int = 1, max_buffer: int = 256,
                  chain_max_deps: int = 8, worker_timeout: float = 10.0, client_timeout: float = 60.0,
-                 allowed_failures: int = 3):
+                 allowed_failures: int = 3, work_stealing: bool = True, steal_interval: float = 0.02):
         self.tasks: dict = {}
         #: A task that was processing on this many workers that died fails with KilledWorker.
         self.allowed_failures = max(1, int(allowed_failures))
+        #: Named collections were loaded from disk and wait for :meth:`recover_collections`.
+        self.restoring = False
         self.workers: dict[str, WorkerState] = {}
         self.clients: dict[str, ClientState] = {}
         self.collections: dict[str, tuple] = {}
@@ -272,6 +279,15 @@ class SchedulerState:
         self.worker_timeout = worker_timeout
         self.client_timeout = client_timeout
         self._rr = 0
+        self.retiring: dict = {}   # address -> {key: (target address, time asked)}: moving data off
+        #: Work stealing (see :meth:`balance`): on/off, and at most one balancing pass per
+        #: ``steal_interval`` seconds; a pass skipped for that reason is due at ``balance_due``.
+        self.work_stealing = work_stealing
+        self.steal_interval = steal_interval
+        self.balance_due: float | None = None
+        self._last_balance = float("-inf")
+        self.stealing: dict = {}   # TaskState -> (victim, thief) WorkerStates: asked, not answered
+        self.retired: set = set()  # addresses removed by retire_workers, not yet closed
         self._reset_outbox()
 
     # ------------------------------------------------------------------ outbox
@@ -396,6 +412,10 @@ class SchedulerState:
             buffer = int(self.queue_seconds * ws.nthreads / max(ws.avg_duration, 1e-7))
             buffer = min(self.max_buffer, max(self.min_buffer, buffer))
         ws.capacity = ws.nthreads + buffer
+        if self.retiring and ws.address in self.retiring:
+            ws.capacity = 0  # a retiring worker gets no new root tasks
+        if ws.paused:
+            ws.capacity = 0  # nor does a worker paused for its memory
         if ws.address in self.workers:
             if ws.nready < ws.capacity:
                 self.idle.add(ws)
@@ -487,7 +507,7 @@ class SchedulerState:
 
     @staticmethod
     def _load(ws: WorkerState) -> float:
-        return ws.nready / ws.nthreads
+        return ws.nready / ws.nthreads + (_PAUSED_PENALTY if ws.paused else 0.0)
 
     def _occupancy_seconds(self, ws: WorkerState) -> float:
         return ws.nready / ws.nthreads * (ws.avg_duration or _DEFAULT_DURATION)
@@ -512,12 +532,17 @@ class SchedulerState:
         if self.idle:
             spare = min(self.idle, key=self._load)
             candidates.setdefault(spare, 0)
+        if self.retiring:
+            candidates = {ws: b for ws, b in candidates.items() if ws.address not in self.retiring}
         if not candidates:
-            return min(self.workers.values(), key=self._load)
+            pool = [ws for ws in self.workers.values() if ws.address not in self.retiring]
+            return min(pool or self.workers.values(), key=self._load)
         best, best_cost = None, None
         for ws, local in candidates.items():
             missing = total - local
             cost = self._occupancy_seconds(ws) + (missing / _BANDWIDTH + _FETCH_LATENCY if missing > 0 else 0.0)
+            if ws.paused:
+                cost += _PAUSED_PENALTY  # it starts nothing until its memory drops: anywhere else
             if best_cost is None or cost < best_cost:
                 best, best_cost = ws, cost
         return best
@@ -589,14 +614,26 @@ class SchedulerState:
         if ts.who_wants:
             self._notify_memory(ts)
         for d in ts.dependents or ():
-            if d.state is WAITING:
+            st = d.state
+            if st is WAITING:
                 d.nwaiting -= 1
                 if d.nwaiting == 0:
                     self._ready(d)
+            elif st is PROCESSING and d.flags & CHAINED and all(x.state is MEMORY for x in d.deps):
+                self._unchain(d)
         if ts.who_wants is None and ts.nwaiters == 0:
             release.append(ts)
         if release:
             self._release(release)
+
+    def _unchain(self, ts: TaskState) -> None:
+        """A chained task's inputs are all in memory: it is now an ordinary queued task on its
+        worker, taking a slot (so the worker's load is counted right, and it may be stolen)."""
+        ts.flags &= ~CHAINED
+        ws = ts.worker
+        ws.nready += 1
+        if ws.nready >= ws.capacity:
+            self.idle.discard(ws)
 
     def _release(self, roots: list) -> None:
         """Free or cancel what nothing needs any more, and forget what nothing refers to."""
@@ -1071,12 +1108,15 @@ class SchedulerState:
         scatters, self.pending_scatters = self.pending_scatters, []
         for client, skeys, values, workers, broadcast in scatters:
             self._scatter(client, skeys, values, workers, broadcast)
+        self._maybe_balance(now)
         return self._flush()
 
     def _add_replicas(self, ws: WorkerState, keys: Sequence, nbytes: Sequence) -> None:
         for key, nb in zip(keys, nbytes):
             ts = self.tasks.get(key)
-            if ts is None or ts.state is RELEASED or ts.state is ERRED:
+            if ts is not None and ts.state is RELEASED and ts.who_wants:
+                self._to_memory(ts, ws, nb)  # a restored collection's data, still on a worker
+            elif ts is None or ts.state is RELEASED or ts.state is ERRED:
                 self._free[ws].append(key)
             elif ts.state is MEMORY:
                 if ws not in ts.who_has:
@@ -1093,6 +1133,8 @@ class SchedulerState:
         there counts the death, with ``reason`` (the nanny's exit reason, or how it was noticed),
         and one that reaches :attr:`allowed_failures` deaths fails with ``KilledWorker``.
         """
+        self.retired.discard(address)      # a retired worker saying goodbye
+        self.retiring.pop(address, None)   # or one that left while its data was being moved
         ws = self.workers.pop(address, None)
         if ws is None:
             return self._flush()
@@ -1144,6 +1186,49 @@ class SchedulerState:
             if len(deaths) >= self.allowed_failures:
                 killed.append(ts)
         return killed
+
+    def restore_collections(self, entries: dict) -> None:
+        """Named collections loaded from disk (``{name: (blob, keys, lineage)}``, lineage being
+        ``(key, payload, dependency keys)`` inputs first), into a state that has no workers yet.
+
+        Their keys are wanted by the collections but stay ``released`` (:attr:`restoring`) so
+        that workers registering again can first report the data they still hold; then
+        :meth:`recover_collections` recomputes what nobody reported.
+        """
+        for name, (blob, keys, lineage) in entries.items():
+            for key, payload, dkeys in lineage:
+                if key in self.tasks:
+                    continue
+                ts = self.tasks[key] = TaskState(key, payload, len(self.tasks))
+                if payload is None:
+                    ts.flags = SCATTERED
+                ts.deps = tuple(self.tasks[d] for d in dkeys if d in self.tasks)
+                for dep in ts.deps:
+                    self._add_dependent(dep, ts)
+                    dep.nalive += 1
+            owner = self._client(_collection_owner(name), persistent=True)
+            for key in keys:
+                ts = self.tasks.get(key)
+                if ts is not None:
+                    if ts.who_wants is None:
+                        ts.who_wants = set()
+                    ts.who_wants.add(owner.id)
+                    owner.wants.add(ts)
+            self.collections[name] = (blob, tuple(keys))
+        self.restoring = bool(entries)
+
+    def recover_collections(self) -> list:
+        """Recompute (from lineage) the data of restored collections that no worker reported."""
+        if not self.restoring:
+            return self._flush()
+        self.restoring = False
+        roots = [ts for cs in self.clients.values() if cs.persistent for ts in cs.wants if ts.state is RELEASED]
+        self._need(sorted(roots, key=_priority))
+        unused = [ts for ts in self.tasks.values()
+                  if ts.state is RELEASED and ts.who_wants is None and ts.nalive == 0]
+        if unused:
+            self._release(unused)
+        return self._flush()
 
     def restart(self) -> list:
         """Clients' work is dropped (their pending futures fail with ``CancelledError``) and every
@@ -1203,6 +1288,8 @@ class SchedulerState:
             avg = duration / computed
             ws.avg_duration = avg if ws.avg_duration is None else 0.7 * ws.avg_duration + 0.3 * avg
             self._update_capacity(ws)
+        if self.idle:
+            self._maybe_balance()  # some worker may have a free thread: steal for it
         return self._flush()
 
     def task_finished(self, worker: str, key: Any, nbytes: int = 0, duration: float | None = None) -> list:
@@ -1257,11 +1344,157 @@ class SchedulerState:
         self._direct.append((("c", client), op))
         return self._flush()
 
+    # ------------------------------------------------------------------ pausing and work stealing
+
+    def worker_paused(self, worker: str, paused: bool) -> list:
+        """A worker passed its memory pause threshold (``paused``) or fell back under it.
+
+        A paused worker gets no new tasks (unless every worker is paused) and its queued tasks
+        may be stolen by others; once it resumes it takes queued root tasks again.
+        """
+        ws = self.workers.get(worker)
+        if ws is not None and ws.paused != bool(paused):
+            ws.paused = bool(paused)
+            self._update_capacity(ws)
+            if not ws.paused:
+                waiting = [ts for ts in self.unrunnable if ts.state is READY]
+                self.unrunnable.difference_update(waiting)
+                for ts in waiting:
+                    self._ready(ts)
+            self._maybe_balance()
+        return self._flush()
+
+    def balance(self, now: float | None = None) -> list:
+        """Event: time for a work-stealing pass (the scheduler's loop calls this at
+        :attr:`balance_due`, when a pass was skipped to keep passes ``steal_interval`` apart).
+
+        A worker with an idle thread takes queued (not yet started) tasks from a busy or paused
+        one when moving their inputs costs less than their expected wait there: the cost is the
+        input bytes it lacks over an assumed bandwidth, plus latency and a fixed overhead; the wait
+        is the tasks ahead of it in the victim's queue times the victim's average task duration.
+        The victim is asked with ``steal-request``; it gives up the tasks that have not started
+        and says which in a ``steal-response`` (:meth:`steal_response`).
+        """
+        self._balance(time.monotonic() if now is None else now)
+        return self._flush()
+
+    def steal_response(self, worker: str, keys: Sequence, released: Sequence) -> list:
+        """The victim of a steal answered: for each key, did it give the task up (it had not
+        started)? Those go to their thief; the others (already running or done) stay."""
+        victim = self.workers.get(worker)
+        for key, ok in zip(keys, released):
+            ts = self.tasks.get(key)
+            if ts is None:
+                continue
+            entry = self.stealing.get(ts)
+            if entry is None or entry[0] is not victim:
+                continue
+            del self.stealing[ts]
+            if ok and ts.state is PROCESSING and ts.worker is victim:
+                self._move(ts, entry[1])
+        return self._flush()
+
+    def _move(self, ts: TaskState, thief: WorkerState) -> None:
+        """Take processing ``ts`` off its worker (which gave it up) and send it to ``thief``."""
+        victim = self._unprocess(ts)
+        if victim is not None:
+            self._free[victim].append(ts.key)  # no-op there unless a new copy was sent meanwhile
+        chained = [d for d in ts.dependents or ()
+                   if d.state is PROCESSING and d.flags & CHAINED and d.worker is victim]
+        ts.state = WAITING
+        if chained:
+            self._reset(chained)  # they waited there for ts: cancel them; they follow it below
+        ts.state = READY
+        if thief.address in self.workers and not thief.paused:
+            self._assign(ts, thief)
+        else:
+            self._ready(ts)
+
+    def _maybe_balance(self, now: float | None = None) -> None:
+        if not self.work_stealing or len(self.workers) < 2:
+            return
+        now = time.monotonic() if now is None else now
+        if now - self._last_balance >= self.steal_interval:
+            self._balance(now)
+        elif self.balance_due is None:
+            self.balance_due = self._last_balance + self.steal_interval
+
+    def _mean_duration(self) -> float | None:
+        known = [ws.avg_duration for ws in self.workers.values() if ws.avg_duration is not None]
+        return sum(known) / len(known) if known else None
+
+    def _balance(self, now: float) -> None:
+        """One work-stealing pass (see :meth:`balance`)."""
+        self._last_balance = now
+        self.balance_due = None
+        if not self.work_stealing or len(self.workers) < 2:
+            return
+        if self.queue and self.idle:
+            self._fill()
+        reserved: dict = defaultdict(int)
+        for ts, (victim, thief) in list(self.stealing.items()):
+            if ts.state is not PROCESSING or ts.worker is not victim or victim.address not in self.workers:
+                del self.stealing[ts]  # answered by events (finished, reset, victim gone)
+            else:
+                reserved[thief] += 1
+        free = {ws: ws.nthreads - ws.nready - reserved[ws] for ws in self.workers.values()
+                if not ws.paused and ws.address not in self.retiring}
+        free = {ws: n for ws, n in free.items() if n > 0}
+        if not free:
+            return
+        victims = [ws for ws in self.workers.values()
+                   if ws.nready > (0 if ws.paused else ws.nthreads) and ws not in free]
+        victims.sort(key=self._occupancy_seconds, reverse=True)
+        requests: dict = defaultdict(list)
+        for victim in victims:
+            duration = victim.avg_duration or self._mean_duration()
+            if duration is None:
+                continue  # nothing measured yet: no estimate of the wait
+            queued = victim.nready if victim.paused else victim.nready - victim.nthreads
+            budget = min(queued, sum(free.values()))
+            candidates = heapq.nlargest(budget, (
+                ts for ts in victim.processing
+                if not ts.flags & (CHAINED | SCATTERED) and ts not in self.stealing
+                and not (ts.extra and ts.extra.get("restrictions"))), key=_priority)
+            for i, ts in enumerate(candidates):
+                if not free:
+                    break
+                ahead = queued - 1 - i   # the victim runs its tasks in priority order
+                wait = (ahead / victim.nthreads + 1) * duration
+                if victim.paused:
+                    wait += 1.0  # until its memory drops: unknown, long
+                thief, cost = self._cheapest_thief(ts, free)
+                if cost + _STEAL_OVERHEAD >= wait:
+                    continue
+                self.stealing[ts] = (victim, thief)
+                requests[victim].append(ts.key)
+                free[thief] -= 1
+                if not free[thief]:
+                    del free[thief]
+        for victim, keys in requests.items():
+            self._direct.append((("w", victim.address), {"op": "steal-request", "keys": keys}))
+
+    @staticmethod
+    def _cheapest_thief(ts: TaskState, free: dict) -> tuple:
+        """Of the workers with free threads, the one that must fetch the fewest input bytes, and
+        the seconds that fetch is expected to take."""
+        best, best_cost = None, None
+        for ws in free:
+            missing = 0
+            for dep in ts.deps:
+                if not dep.who_has or ws not in dep.who_has:
+                    missing += dep.nbytes
+            cost = missing / _BANDWIDTH + _FETCH_LATENCY if missing else 0.0
+            if best_cost is None or cost < best_cost:
+                best, best_cost = ws, cost
+        return best, best_cost
+
     def worker_heartbeat(self, worker: str, metrics: dict | None = None, now: float | None = None) -> list:
         """A worker is alive (``metrics``: memory etc.); an unknown one is asked to register."""
         ws = self.workers.get(worker)
         if ws is None:
-            self._direct.append((("w", worker), {"op": "register-again"}))
+            if worker not in self.retired:  # a retired worker is about to close: keep it out
+                self._direct.append((("w", worker), {"op": "register-again"}))
         else:
             ws.last_seen = time.monotonic() if now is None else now
             if metrics:
@@ -1280,6 +1513,81 @@ class SchedulerState:
             if not cs.persistent and now - cs.last_seen > self.client_timeout:
                 out.extend(self.client_removed(cid))
         return out + self._flush()
+
+    # ------------------------------------------------------------------ retiring workers
+
+    def _worker_named(self, worker: str) -> WorkerState | None:
+        ws = self.workers.get(worker)
+        if ws is None:
+            for candidate in self.workers.values():
+                if candidate.name == worker:
+                    return candidate
+        return ws
+
+    def retire_workers(self, workers: Sequence, now: float | None = None, resend_after: float = 5.0) -> list:
+        """Start or continue retiring ``workers`` (addresses or names) without losing data.
+
+        A retiring worker gets no new tasks. Each result it holds that is still needed (wanted
+        by a client or by a pending task) and that no other, non-retiring worker holds is copied
+        to the least loaded remaining worker: an ``acquire-replicas`` op makes that worker fetch
+        it from its holders, peer to peer, as it fetches task inputs, and report the copy. Once
+        nothing needed is held only there, the worker is removed (as by :meth:`worker_removed`,
+        so whatever it was still running goes elsewhere) and its address is kept in
+        :attr:`retired` until it closes, so it is not asked to register again.
+
+        Call again (with any ``workers``, even none) to make progress once copies were reported:
+        the event is idempotent, and a copy not confirmed within ``resend_after`` seconds is asked
+        of a worker again. With no other worker to move data to, a worker stays retiring until
+        :meth:`cancel_retirement`. :attr:`retiring` lists those still in progress.
+        """
+        now = time.monotonic() if now is None else now
+        for worker in workers:
+            ws = self._worker_named(worker)
+            if ws is not None and ws.address not in self.retiring:
+                self.retiring[ws.address] = {}
+                self._update_capacity(ws)  # capacity 0: off the idle set, no new root tasks
+        out: list = []
+        keep = [ws for ws in self.workers.values() if ws.address not in self.retiring]
+        planned = {ws: ws.nbytes for ws in keep}
+        for address in list(self.retiring):
+            ws = self.workers.get(address)
+            if ws is None:
+                del self.retiring[address]
+                continue
+            moves = self.retiring[address]
+            unsafe = [ts for ts in ws.has_what
+                      if (ts.who_wants or ts.nwaiters)
+                      and not any(h.address not in self.retiring for h in ts.who_has)]
+            if not unsafe:
+                del self.retiring[address]
+                out.extend(self.worker_removed(address))
+                self.retired.add(address)
+                continue
+            if not keep:
+                continue
+            per_target: dict = defaultdict(list)
+            for ts in unsafe:
+                asked = moves.get(ts.key)
+                if (asked is not None and asked[0] in self.workers and asked[0] not in self.retiring
+                        and now - asked[1] < resend_after):
+                    continue
+                target = min(keep, key=planned.__getitem__)
+                planned[target] += ts.nbytes
+                moves[ts.key] = (target.address, now)
+                per_target[target].append(ts)
+            for target, tss in per_target.items():
+                self._direct.append((("w", target.address), {
+                    "op": "acquire-replicas", "keys": [ts.key for ts in tss],
+                    "who_has": [[ts.key, [h.address for h in ts.who_has]] for ts in tss]}))
+        return out + self._flush()
+
+    def cancel_retirement(self, workers: Sequence) -> list:
+        """Put retiring ``workers`` (addresses or names) back into service."""
+        for worker in workers:
+            ws = self._worker_named(worker)
+            if ws is not None and self.retiring.pop(ws.address, None) is not None:
+                self._update_capacity(ws)
+        return self._flush()
 
     # ------------------------------------------------------------------ checks
 
@@ -1312,7 +1620,7 @@ class SchedulerState:
             else:
                 assert not ts.who_has, ts
             if ts.state is RELEASED:
-                assert ts.nwaiters == 0 and not ts.who_wants, ts
+                assert ts.nwaiters == 0 and (not ts.who_wants or self.restoring), ts
             for cid in ts.who_wants or ():
                 assert ts in self.clients[cid].wants, (ts, cid)
         for ws in self.workers.values():

@@ -80,8 +80,10 @@ class TaskStream:
     def finished(self, worker: str, keys: Sequence, nbytes: Sequence, starts: Sequence | None = None,
                  stops: Sequence | None = None, threads: Sequence | None = None) -> None:
         """A worker reported finished tasks (O(1): the batch is kept as is)."""
-        if starts is None or stops is None:
-            return
+        n = len(keys)
+        if (type(starts) is not tuple or type(stops) is not tuple or len(starts) != n or len(stops) != n
+                or (threads is not None and (type(threads) is not tuple or len(threads) != n))):
+            return  # an older worker, or a malformed report: nothing to draw
         self._pending.append((worker, keys, nbytes, starts, stops, threads))
         self._npending += len(keys)
         if self._npending > self.maxlen:
@@ -119,17 +121,19 @@ class TaskStream:
                     break
                 for i, key in enumerate(keys):
                     start = starts[i]
-                    if start is None:
-                        continue  # not executed here (a result it already held)
                     stop = stops[i]
+                    if type(start) is not float or type(stop) is not float:
+                        continue  # not executed here (a result it already held), or garbage
                     tid = tids[i] if tids is not None else 0
+                    if type(tid) is not int:
+                        tid = 0
                     slot = threads.get((worker, tid))
                     if slot is None:
                         slot = threads[(worker, tid)] = sum(1 for w, _ in threads if w == worker)
                     prefix = prefix_of(key)
                     done[prefix] += 1
                     seconds[prefix] += stop - start
-                    sizes[prefix] += nbytes[i]
+                    sizes[prefix] += nbytes[i] if type(nbytes[i]) is int else 0
                     events.append([worker, slot, start, stop, prefix, key_str(key)])
                     n += 1
             self.count += n

@@ -124,14 +124,17 @@ class Worker:
         serves its peers), this worker's own keypair and the authorized keys; every socket then
         uses CURVE and only authorized peers get in.
     insecure: allow a non-loopback ``hostname`` without ``security`` (logs a warning).
+    nanny: the identity of the nanny watching this worker's process (``lazyarr-worker`` passes
+        it): the scheduler then matches the nanny's reports of deaths to this worker.
     """
 
     def __init__(self, scheduler: str, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
                  data: MutableMapping | None = None, nthreads: int | None = None, name: str | None = None,
                  memory_limit: int | str | None = None, *, heartbeat_interval: float | None = None,
                  max_message_size: int | str | None = None, security: Security | None = None,
-                 insecure: bool = False):
+                 insecure: bool = False, nanny: str | None = None):
         self.scheduler_address = _check_address(scheduler, "scheduler")
+        self.nanny = nanny
         check_listen(hostname, security, insecure, "the worker")
         self.security = security
         if data is not None and not isinstance(data, MutableMapping):
@@ -473,7 +476,7 @@ class Worker:
             nbytes = [self._weight(k) for k in keys]
         self._send_scheduler([{"op": "register", "address": self.address, "name": self.name,
                                "nthreads": self.nthreads, "memory_limit": self.memory_limit,
-                               "keys": keys, "nbytes": nbytes}])
+                               "keys": keys, "nbytes": nbytes, "nanny": self.nanny, "pid": os.getpid()}])
         if self._paused:
             self._send_scheduler([{"op": "paused", "paused": True}])
 
@@ -590,6 +593,8 @@ class Worker:
             self._send_scheduler([reply])
         elif name == "store-data":
             self._store(op["keys"], op["values"])
+        elif name == "acquire-replicas":
+            self._acquire_replicas(op["keys"], dict(op.get("who_has", ())))
         elif name == "worker-left":
             self._peer_left(op["address"])
         elif name == "welcome":
@@ -683,6 +688,19 @@ class Worker:
                     del self._waiters[dep]
                     if dep not in self.tasks:   # nothing here needs it: stop tracking the fetch
                         self._who_has.pop(dep, None)
+
+    def _acquire_replicas(self, keys: Any, who_has: dict) -> None:
+        """Fetch copies of ``keys`` from their holders (the scheduler moves data off a retiring
+        worker). They arrive as fetched task inputs do, and are reported as copies."""
+        wanted: dict = {}
+        with self._lock:
+            for key in keys:
+                if key not in self.data and key not in self._fetching and key not in self.tasks:
+                    wanted[key] = None
+        for key in wanted:
+            self._who_has[key] = tuple(who_has.get(key, ()))
+        if wanted:
+            self._fetch(wanted)
 
     def _store(self, keys: Any, values: Any) -> None:
         stored = []

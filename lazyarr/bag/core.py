@@ -23,7 +23,8 @@ from ..tokenize import tokenize
 from ..utils import funcname, key_split
 from . import chunk
 from .chunk import Quote, no_default, quote, reify
-from .optimize import is_future, optimize
+from ..optimization import is_remote_data
+from .optimize import optimize
 
 __all__ = [
     "Bag",
@@ -489,7 +490,7 @@ class Bag(LazyarrMethodsMixin):
 
         ``shuffle='disk'`` spills to files on this machine, ``'tasks'`` moves data between
         tasks (for the distributed runtime); the default follows ``bag.shuffle`` and otherwise
-        picks ``'tasks'`` when the configured scheduler is a distributed client, else ``'disk'``.
+        picks ``'disk'`` when the configured scheduler is a local one, else ``'tasks'``.
         ``npartitions`` (default: as many as the input) sets the output's partitions.
 
         >>> b = from_sequence(range(10), npartitions=3)
@@ -604,7 +605,7 @@ def rebuild_bag(dsk: Mapping, name: str, npartitions: int) -> Bag:
         value = dsk.get(key)
         if type(value) is list:  # computed data: keep the graph walker out of it
             dsk[key] = (list, (Quote(value),))
-        elif key in dsk and not istask(value) and not is_future(value):
+        elif key in dsk and not istask(value) and not is_remote_data(value):
             dsk[key] = (Quote(value),)
     return Bag(dsk, name, npartitions)
 
@@ -613,7 +614,7 @@ def rebuild_item(dsk: Mapping, key: Any) -> Item:
     """An Item on ``dsk`` (a computed value, or an optimized graph) for persist/optimize."""
     dsk = dict(dsk)
     value = dsk.get(key)
-    if key in dsk and not istask(value) and not is_future(value):
+    if key in dsk and not istask(value) and not is_remote_data(value):
         dsk[key] = (Quote(value),)
     return Item(dsk, key)
 

@@ -17,12 +17,11 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from .. import config
 from ..core import get_dependencies
-from ..optimization import Chain, cull, fuse
+from ..optimization import Chain, cull_and_fuse
 from .chunk import reify
 
-__all__ = ["optimize", "lazify", "lazify_task", "is_future"]
+__all__ = ["optimize", "lazify", "lazify_task"]
 
 
 def optimize(dsk: Mapping, keys: Any, **kwargs: Any) -> dict:
@@ -37,20 +36,7 @@ def optimize(dsk: Mapping, keys: Any, **kwargs: Any) -> dict:
     >>> get(out, 'c')
     ['0', '1', '2']
     """
-    culled, dependencies = cull(dsk, keys)
-    active = kwargs.get("fuse")
-    if active is None:
-        active = config.get("optimization.fuse.active", True)
-    if not active:
-        return culled
-    remote = [k for k, v in culled.items() if is_future(v)]
-    fused, _ = fuse(culled, [keys, remote], dependencies)
-    return lazify(fused)
-
-
-def is_future(value: Any) -> bool:
-    """Is ``value`` a handle to remote data (a distributed future) rather than data or a task?"""
-    return hasattr(value, "key") and callable(getattr(value, "result", None)) and not isinstance(value, tuple)
+    return lazify(cull_and_fuse(dsk, keys, **kwargs))
 
 
 def lazify(dsk: Mapping) -> dict:

@@ -554,12 +554,34 @@ class JobQueueCluster:
 
     # -- lifetime ------------------------------------------------------------------------------
 
+    def adapt(self, minimum: int = 0, maximum: int | None = None, interval: Any = "1s", wait_count: int = 3,
+              target_duration: Any = "5s") -> Any:
+        """Scale between ``minimum`` and ``maximum`` workers as the load changes: more when tasks
+        queue (about ``target_duration`` of work per thread), fewer when workers stay idle for
+        ``wait_count`` checks ``interval`` apart, moving the data a worker holds before it goes
+        (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
+        :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
+        """
+        from ..adaptive import Adaptive
+
+        if self._resources.closed:
+            raise RuntimeError(f"this {type(self).__name__} is closed")
+        previous = getattr(self, "_adaptive", None)
+        if previous is not None:
+            previous.stop()
+        self._adaptive = Adaptive(self, minimum, maximum, interval=interval, wait_count=wait_count,
+                                  target_duration=target_duration)
+        return self._adaptive
+
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Cancel every job, give their workers ``timeout`` seconds to leave, close the scheduler.
 
         Idempotent; also run when the cluster is garbage collected or the interpreter exits, so
         an interrupted session does not leave jobs burning allocation until their walltime.
         """
+        adaptive = getattr(self, "_adaptive", None)
+        if adaptive is not None:
+            adaptive.stop()
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)

@@ -271,12 +271,13 @@ def test_normalize_address():
 
 def test_parse_memory_limit():
     total = psutil.virtual_memory().total
-    assert parse_memory_limit("auto", 4) == total // 4
+    assert parse_memory_limit("auto", nthreads=1, total_nthreads=4) == total // 4
     assert parse_memory_limit("2GiB") == 2 * 2**30
     assert parse_memory_limit("1e9") == 10**9
     assert parse_memory_limit(0.5) == int(total * 0.5)
     assert parse_memory_limit(123456) == 123456
-    assert parse_memory_limit("1") == 1
+    assert parse_memory_limit(1) == 1
+    assert parse_memory_limit("1") == total   # a string number up to 1 is a fraction, as '0.5'
     assert parse_memory_limit(None) is None
     assert parse_memory_limit("0") is None
     for bad in ("lots", "-5", -1):
