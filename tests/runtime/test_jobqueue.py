@@ -35,6 +35,7 @@ def fake_batch(tmp_path, monkeypatch) -> FakeBatch:
     fake = install(str(tmp_path / "batch"))
     monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.delenv("FAKE_BATCH_ACCOUNTS", raising=False)
+    monkeypatch.chdir(tmp_path)  # batch systems write job logs (slurm-<id>.out) where jobs are submitted
     yield fake
     deadline = time.monotonic() + 10  # a job cancelled just now may still be shutting down
     while fake.alive() and time.monotonic() < deadline:
