@@ -27,16 +27,19 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["AdaptivePolicy", "Adaptive", "Recommendation", "SchedulerLoad", "WorkerLoad", "parse_seconds",
-           "scheduler_load"]
+__all__ = ["AdaptivePolicy", "Adaptive", "Recommendation", "SchedulerLoad", "WorkerLoad", "adapt", "parse_seconds",
+           "scheduler_load", "stop_adapting"]
 
 logger = logging.getLogger("runtime.adaptive")
 
 #: Assumed duration of a task before any has finished (as Dask's ``unknown-task-duration``).
 DEFAULT_TASK_DURATION = 0.5
+#: Ready queues up to this long are counted exactly (skipping stale entries); longer ones by length.
+_EXACT_QUEUE = 10_000
 
 _UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "": 1.0}
 _TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|min|m|h|)\s*$")
@@ -179,16 +182,21 @@ class AdaptivePolicy:
 
 def scheduler_load(state: Any) -> SchedulerLoad:
     """Read a :class:`SchedulerLoad` from a ``SchedulerState`` (run it in the scheduler's thread,
-    e.g. ``scheduler.sync(scheduler_load)``). Linear in the queue and the workers, not the graph."""
+    e.g. ``scheduler.sync(scheduler_load)``). Linear in the workers; not in the graph, nor in a
+    long queue (counted as its length, which may include a few entries no longer ready)."""
     from .scheduler_state import READY
 
-    queued = sum(1 for ts in state.queue if ts.state is READY and ts.worker is None) + len(state.unrunnable)
+    queue = state.queue
+    if len(queue) > _EXACT_QUEUE:
+        queued = len(queue)
+    else:
+        queued = sum(1 for ts in queue if ts.state is READY and ts.worker is None)
+    queued += len(state.unrunnable)
     workers = []
     processing = 0
     durations = []
-    retiring = getattr(state, "retiring", {})
     for address, ws in state.workers.items():
-        if address in retiring:
+        if address in state.retiring:
             continue
         processing += len(ws.processing)
         if ws.avg_duration is not None:
@@ -229,8 +237,13 @@ class _LocalAdapter:
 class _JobQueueAdapter:
     """How :class:`Adaptive` acts on a SLURM/PBS cluster: workers belong to jobs."""
 
+    #: While some jobs have no worker, ask the batch system this often whether they still exist
+    #: (a job that ended in the queue must not count as a worker on its way).
+    REFRESH_INTERVAL = 10.0
+
     def __init__(self, cluster: Any) -> None:
         self.cluster = cluster
+        self._refreshed = time.monotonic()
 
     def _job(self, name: str) -> str | None:
         from .jobqueue.core import job_of_worker
@@ -238,7 +251,13 @@ class _JobQueueAdapter:
         return job_of_worker(name, self.cluster.job_name, list(self.cluster._resources.jobs))
 
     def requested(self) -> int:
-        return len(self.cluster._resources.jobs) * self.cluster.processes
+        cluster = self.cluster
+        now = time.monotonic()
+        if now - self._refreshed > self.REFRESH_INTERVAL:
+            self._refreshed = now
+            if len(cluster.workers) < len(cluster._resources.jobs) * cluster.processes:
+                cluster.jobs  # forgets jobs that ended (walltime, failure) with a warning
+        return len(cluster._resources.jobs) * cluster.processes
 
     def scale_up(self, n: int) -> None:
         self.cluster.scale(n)
@@ -294,17 +313,20 @@ class Adaptive:
         self.retire_timeout = parse_seconds(retire_timeout, "retire_timeout")
         self.cluster = cluster
         self._adapter = _adapter(cluster)
-        self.log: list[tuple[float, str, int, tuple]] = []   # (time, action, target, retired) for inspection
+        #: The last decisions taken, for inspection: (time, 'up' or 'down', target, addresses to retire).
+        self.log: deque = deque(maxlen=1000)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lazyarr-adaptive", daemon=True)
         self._thread.start()
 
     @property
     def minimum(self) -> int:
+        """The fewest workers kept."""
         return self.policy.minimum
 
     @property
     def maximum(self) -> int | float:
+        """The most workers started (``math.inf`` without a limit)."""
         return self.policy.maximum
 
     def __repr__(self) -> str:
@@ -339,15 +361,15 @@ class Adaptive:
             return rec
         if rec.target > requested:
             logger.info("adaptive: scaling up from %d to %d workers (%s)", requested, rec.target, rec.reason)
-            self._adapter.scale_up(rec.target)
             self.log.append((time.time(), "up", rec.target, ()))
+            self._adapter.scale_up(rec.target)
         elif rec.target < requested:
+            self.log.append((time.time(), "down", rec.target, rec.retire))
             unjoined = requested - rec.target - len(rec.retire)
             if unjoined > 0:
                 self._adapter.cancel_unjoined(unjoined)
             if rec.retire:
                 self._retire(load, rec.retire)
-            self.log.append((time.time(), "down", rec.target, rec.retire))
         return rec
 
     def _retire(self, load: SchedulerLoad, addresses: tuple) -> None:
@@ -366,3 +388,20 @@ class Adaptive:
         kept = sorted(set(targets) - set(retired))
         if kept:
             logger.info("adaptive: kept workers %s: their data could not be moved elsewhere", kept)
+
+
+def adapt(cluster: Any, **kwargs: Any) -> Adaptive:
+    """Start adapting ``cluster`` (the body of ``cluster.adapt(**kwargs)``), replacing an earlier
+    :class:`Adaptive` of it; :func:`stop_adapting` (called by ``cluster.close()``) ends it."""
+    if cluster.status == "closed":
+        raise RuntimeError(f"this {type(cluster).__name__} is closed")
+    stop_adapting(cluster)
+    cluster._adaptive = Adaptive(cluster, **kwargs)
+    return cluster._adaptive
+
+
+def stop_adapting(cluster: Any) -> None:
+    """Stop and join the :class:`Adaptive` of ``cluster``, if any."""
+    adaptive = getattr(cluster, "_adaptive", None)
+    if adaptive is not None:
+        adaptive.stop()

@@ -161,7 +161,10 @@ def _positive_int(text: str) -> int:
 
 
 def _announce(command: str, role: str, address: str) -> None:
-    print(f"{command} {role}: {address}", flush=True)
+    """One ``<command> <role>: <address>`` line on stdout, in a single write: with stderr on the
+    same pipe, a log line can then never land in the middle of it."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f"{command} {role}: {address}\n".encode())
 
 
 def _add_security_arguments(parser: argparse.ArgumentParser, key_name: str) -> None:
@@ -274,7 +277,9 @@ def worker_parser() -> argparse.ArgumentParser:
                              "owned by this command)")
     parser.add_argument("--memory-limit", default="auto",
                         help="memory per worker: 'auto' (machine memory / nworkers, the default), "
-                             "a size such as 4GB, a fraction such as 0.5, or 0 for no limit")
+                             "a size such as 4GB, a fraction such as 0.5, or 0 for no limit. Past 60%% of it "
+                             "results spill to disk, past 80%% the worker starts no new task until memory drops "
+                             "(thresholds: distributed.worker.memory.*, see docs/memory.md)")
     parser.add_argument("--name", default=None,
                         help="worker name (with --nworkers K, workers are named NAME-0 .. NAME-(K-1))")
     parser.add_argument("--host", default="127.0.0.1",
@@ -318,9 +323,16 @@ def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = No
     if args.nworkers > 1 and args.port_to_workers:
         parser.error("--port-to-workers cannot be fixed with --nworkers > 1: each worker needs its own port")
     nthreads = args.nthreads or max(1, (os.cpu_count() or 1) // args.nworkers)
-    if command and args.nworkers == 1:
+    if command and args.nworkers == 1 and args.no_nanny:  # a nanny gives its workers the environment itself
         _reexec_with_worker_environment(argv)
     _setup_logging(args.log_level)
+    from .security import check_listen
+
+    try:  # before any nanny starts: refusing is final, not a crash to restart
+        check_listen(args.host, security, args.insecure, "the worker")
+    except ValueError as e:
+        print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
+        return 1
     child_args = (security.cli_args() if security is not None else []) + (["--insecure"] if args.insecure else [])
     if not args.no_nanny:
         return _run_nannies(address, args, nthreads, memory_limit, child_args, security)

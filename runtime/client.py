@@ -37,6 +37,7 @@ from .errors import (AuthenticationError, CancelledError, ClientClosedError, Con
                      SchedulerGoneError, SchedulerRestartedError, SerializationError, VersionMismatchError)
 from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
+from .security import HANDSHAKE_FAILED
 
 __all__ = ["Client", "default_client"]
 
@@ -44,8 +45,6 @@ logger = logging.getLogger("runtime.client")
 
 _KEY_ATOMS = (str, bytes, int, float)
 _GATHER_RETRIES = 30
-_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 #: A graph is sent in pieces of this many tasks (bounding message size and the scheduler's
 #: transient memory); each piece only refers to keys of earlier pieces (they are in order).
 GRAPH_CHUNK = 50_000
@@ -162,7 +161,8 @@ class Client:
         raises :class:`~runtime.errors.ConnectionTimeoutError` naming the address.
     set_as_default: make this client the default scheduler for ``.compute()`` until closed.
     security: a :class:`~runtime.security.Security` with the cluster's public key and this
-        client's keypair, for a scheduler that requires CURVE (see docs/security.md). A key the
+        client's keypair, for a scheduler that requires CURVE (see docs/security.md). Given a
+        ``LocalCluster`` or ``Scheduler`` object as ``address``, its own keys are the default. A key the
         scheduler does not accept fails the handshake: nothing is sent or received, and this
         raises :class:`~runtime.errors.ConnectionTimeoutError` saying so.
     """
@@ -188,6 +188,8 @@ class Client:
             raise TypeError(f"unexpected keyword arguments {sorted(cluster_kwargs)} (they are only for "
                             f"Client() without an address, which starts a LocalCluster)")
         if not isinstance(address, str):
+            if security is None and self._cluster is None:
+                security = getattr(address, "security", None)  # a LocalCluster's or Scheduler's own keys
             address = getattr(address, "scheduler_address", None) or getattr(address, "address_to_clients", None) or address
         if not isinstance(address, str) or not address.startswith("tcp://"):
             self._close_cluster()
@@ -224,7 +226,7 @@ class Client:
                 raise
         # Handshake failures (wrong keys, security on one side only) are otherwise silent retries;
         # the I/O thread watches for them until the scheduler's welcome.
-        self._monitor = self._sock.get_monitor_socket(_HANDSHAKE_FAILED)
+        self._monitor = self._sock.get_monitor_socket(HANDSHAKE_FAILED)
         self._sock.connect(address)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -352,6 +354,23 @@ class Client:
         deadline = time.monotonic() + timeout + 5.0
         return self._request({"op": "restart", "timeout": float(timeout)}, deadline).value
 
+    def retire_workers(self, workers: Any, timeout: float = 30.0) -> list[str]:
+        """Drain ``workers`` (addresses or names, or one of them): the scheduler gives them no new
+        tasks, has the other workers copy every result still needed that only they hold, then
+        stops using them. Returns the addresses retired; a worker whose data could not be moved
+        within ``timeout`` seconds (no other worker to take it) stays in service.
+
+        The retired worker processes keep running, ignored, until you stop them (safe now:
+        nothing is lost). A cluster that owns its workers does both steps with ``adapt()``.
+        """
+        self._check_open()
+        names = [workers] if isinstance(workers, str) else list(workers)
+        if not all(isinstance(w, str) for w in names):
+            raise TypeError(f"retire_workers takes worker addresses or names, not {workers!r}")
+        deadline = time.monotonic() + timeout + 5.0
+        return list(self._request({"op": "retire-workers", "workers": names, "timeout": float(timeout)},
+                                  deadline).value)
+
     def _check_open(self) -> None:
         if threading.current_thread() is self._thread:
             raise RuntimeError("a done callback cannot wait for results (it runs in the client's I/O "
@@ -382,8 +401,11 @@ class Client:
         next_beat = last_heard + self._heartbeat_interval
         try:
             while True:
+                # read the flag before flushing: close() queues its 'close' op and then sets it, so
+                # a stop seen here always comes with its goodbye in the outbox (found by test_load)
+                stopping = self._stopping
                 self._flush_outbox()
-                if self._stopping:
+                if stopping:
                     break
                 wait = max(0.0, next_beat - time.monotonic())
                 events = dict(poller.poll(int(wait * 1000) + 1))
@@ -414,6 +436,10 @@ class Client:
             logger.exception("client I/O loop crashed")
         finally:
             # nothing to deliver to a scheduler that never answered: do not linger on close
+            try:
+                self._sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
             self._monitor.close(0)
             self._sock.close(linger=1000 if self._welcome.is_set() and self._gone is None else 0)
 
@@ -449,6 +475,8 @@ class Client:
                     batch[-1]["keys"].extend(op["keys"])       # many futures dropped at once: one op
                 else:
                     batch.append({"op": "release-keys", "keys": list(op["keys"])})
+            elif op["op"] == "heartbeat" and self._closed:
+                continue  # queued by the I/O thread as close() ran: it would re-register us after 'close'
             elif op["op"] == "update-graph" and len(op["keys"]) > 1000:
                 self._send_ops(batch)
                 batch = []
@@ -555,6 +583,9 @@ class Client:
         logger.warning("the scheduler reported an error: %s", message)
         if "version" in op and op["version"] != protocol.VERSION:
             self._handshake_error = VersionMismatchError(protocol.VERSION, op["version"], message)
+            self._welcome.set()
+        elif op.get("fatal") and not self._welcome.is_set():  # e.g. the scheduler's port for workers
+            self._handshake_error = ConnectionError(f"cannot connect to the scheduler at {self.address}: {message}")
             self._welcome.set()
         error = ProtocolError(f"the scheduler rejected a request: {message}")
         with self._lock:
@@ -708,12 +739,12 @@ class Client:
                 if watch is not None:
                     watch.submitted()
                 values = self._gather_keys(unique, timeout=timeout)
+                if watch is not None:
+                    watch.finish(errored=False)  # while the results are held: posttask knows their workers
         except BaseException:
             if watch is not None:
                 watch.finish(errored=True)
             raise
-        if watch is not None:
-            watch.finish(errored=False)
         return pack_results(keys, values)
 
     def compute(self, collections: Any, sync: bool = False, optimize_graph: bool = True,

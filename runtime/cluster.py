@@ -222,9 +222,10 @@ class NannyWorkerProcess(WorkerProcess):
     the scheduler, restarted by ``client.restart()``. Same handle API; :attr:`pid` is the
     current worker process's. ``security`` secures the nanny's link to the scheduler."""
 
-    def __init__(self, *args: Any, security: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, security: Any = None, nanny_options: dict | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.security = security
+        self.nanny_options = dict(nanny_options or {})
         self.group: Any = None
         self._closer: threading.Thread | None = None
 
@@ -237,7 +238,7 @@ class NannyWorkerProcess(WorkerProcess):
         base = self.command()
         self.group = NannyGroup(self.scheduler, [lambda nanny_id: [*base, "--nanny-id", nanny_id]],
                                 memory_limit=self.memory_limit, env=self.environment(), names=[self.name],
-                                security=self.security)
+                                security=self.security, **self.nanny_options)
         return self
 
     @property
@@ -384,6 +385,8 @@ class LocalCluster:
     nanny:
         With processes, run each worker under a nanny (the default): a worker that dies is
         restarted and the scheduler learns why it died; ``client.restart()`` restarts them.
+        A dict also turns nannies on and passes its items to each :class:`~runtime.nanny.Nanny`
+        (e.g. ``{'max_backoff': 2.0}``).
     memory_limit:
         Per worker: ``None`` or ``'auto'`` shares the machine's memory evenly between the
         workers; a size such as ``'4GB'`` or a number of bytes; ``0`` for no limit.
@@ -408,7 +411,7 @@ class LocalCluster:
                  processes: bool = True, memory_limit: int | str | None = None, hostname: str = "127.0.0.1",
                  port_to_workers: int = 0, port_to_clients: int = 0, timeout: float = 30.0,
                  log_level: str = "warning", security: Any = None, insecure: bool = False,
-                 dashboard_address: str | None = "127.0.0.1:8787", nanny: bool = True) -> None:
+                 dashboard_address: str | None = "127.0.0.1:8787", nanny: bool | dict = True) -> None:
         for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative integer, not {value!r}")
@@ -417,6 +420,7 @@ class LocalCluster:
         n, threads = default_sizes(n_workers, threads_per_worker, processes)
         self.processes = bool(processes)
         self.nanny = bool(nanny) and self.processes
+        self._nanny_options = nanny if isinstance(nanny, dict) else {}
         self.threads_per_worker = threads
         self._memory_spec = "auto" if memory_limit is None else memory_limit
         self.memory_limit = parse_memory_limit(self._memory_spec, nthreads=1, total_nthreads=max(1, n))
@@ -510,7 +514,8 @@ class LocalCluster:
                 (["--insecure"] if self.insecure else [])
             if self.nanny:
                 return NannyWorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level,
-                                          extra_args=extra, security=self.security, **kwargs)
+                                          extra_args=extra, security=self.security,
+                                          nanny_options=self._nanny_options, **kwargs)
             return WorkerProcess(self.scheduler_address_to_workers, log_level=self.log_level, extra_args=extra,
                                  **kwargs)
         return _ThreadWorker(self.scheduler_address_to_workers, security=self.security, insecure=self.insecure,
@@ -564,22 +569,16 @@ class LocalCluster:
         (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
         :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
         """
-        from .adaptive import Adaptive
+        from .adaptive import adapt
 
-        if self._resources.closed:
-            raise RuntimeError(f"this {type(self).__name__} is closed")
-        previous = getattr(self, "_adaptive", None)
-        if previous is not None:
-            previous.stop()
-        self._adaptive = Adaptive(self, minimum, maximum, interval=interval, wait_count=wait_count,
-                                  target_duration=target_duration)
-        return self._adaptive
+        return adapt(self, minimum=minimum, maximum=maximum, interval=interval, wait_count=wait_count,
+                     target_duration=target_duration)
 
     def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> None:
         """Close every worker (joining processes and threads), then the scheduler. Idempotent."""
-        adaptive = getattr(self, "_adaptive", None)
-        if adaptive is not None:
-            adaptive.stop()
+        from .adaptive import stop_adapting
+
+        stop_adapting(self)
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)

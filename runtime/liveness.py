@@ -4,9 +4,10 @@ Three signals tell the scheduler that a worker died, fastest first:
 
 * its **nanny** reports ``worker-died`` (the nanny polls its child every 0.1 s), with the exit
   reason (``'killed by SIGKILL'``, ``'exited with code 1'``, ``'out of memory (...)'``);
-* its **connection drops**: the worker ROUTER socket has ``ZMQ_ROUTER_NOTIFY``, so the scheduler
-  receives an empty message with the worker's identity when the TCP connection closes, which
-  the kernel does at once for a killed process. A dropped connection alone is not proof of death
+* its **connection drops**: a monitor socket on the worker ROUTER reports each closed TCP
+  connection by its file descriptor (the kernel closes a killed process's connections at once),
+  and the scheduler knows which worker last sent a message over each descriptor
+  (``zmq.SRCFD`` of received frames). A dropped connection alone is not proof of death
   (ZeroMQ reconnects after a network hiccup), so the worker becomes a *suspect*: it is removed
   if nothing arrives from it within a grace period (longer when a nanny watches it, so that the
   nanny's report, which names the reason, normally arrives first);
@@ -45,6 +46,7 @@ class Liveness:
         self.procs: dict[str, tuple] = {}          # address -> (nanny id or None, pid)
         self.nannies: dict[str, float] = {}        # nanny id -> last seen
         self.retired: dict[str, float] = {}        # address -> until when
+        self.fds: dict[int, bytes] = {}             # connection file descriptor -> last peer identity
 
     def registered(self, address: str, nanny: Any, pid: Any) -> None:
         """A worker (re-)registered; ``nanny`` is its nanny's identity, if it has one."""

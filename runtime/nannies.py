@@ -39,6 +39,8 @@ logger = logging.getLogger("runtime.nannies")
 
 #: Seconds between two ``nanny-hello`` messages.
 HELLO_INTERVAL = 2.0
+#: Seconds a worker gets to stop cleanly when the scheduler asks for a restart (then SIGKILL).
+RESTART_GRACE = 2.0
 
 
 class NannyGroup:
@@ -67,9 +69,9 @@ class NannyGroup:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self.nannies: list[Nanny] = []
         self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-nannies-{self.id[-8:]}", daemon=True)
         self._thread.start()
-        self.nannies: list[Nanny] = []
         try:
             for i, command in enumerate(commands):
                 name = names[i] if names is not None else f"{self.id}-{i}"
@@ -182,8 +184,8 @@ class NannyGroup:
             for op in ops:
                 if op.get("op") == "restart" and not self._closing:
                     logger.info("nannies %s: the scheduler asks to restart %d workers", self.id, len(self.nannies))
-                    try:
-                        self.restart()
+                    try:  # a short grace: a restart is for a fresh start, not to finish running tasks
+                        self.restart(timeout=RESTART_GRACE)
                     except Exception as e:
                         logger.error("nannies %s: restart failed: %s", self.id, e)
 

@@ -74,7 +74,7 @@ class ProgressTracker:
         sid = (client, op["pid"])
         session = self._sessions.get(sid)
         if session is None:
-            self._expire(client, now)
+            self._expire(client, now)  # also where sessions of vanished clients go
             session = self._sessions[sid] = _Session(self._closure(state, op.get("keys") or (),
                                                                    bool(op.get("dependencies", True))), now)
         session.last_poll = now
@@ -124,6 +124,11 @@ class ProgressTracker:
             if dependencies:
                 stack.extend(ts.deps)
         return out
+
+    def client_removed(self, client: str) -> None:
+        """A client closed: drop its sessions (they hold the scheduler's task objects)."""
+        for sid in [sid for sid in self._sessions if sid[0] == client]:
+            del self._sessions[sid]
 
     def _expire(self, client: str, now: float) -> None:
         stale = [sid for sid, s in self._sessions.items() if now - s.last_poll > _SESSION_IDLE]
@@ -251,6 +256,7 @@ def progress(*futures_or_collections: Any, notebook: bool | None = None, out: IO
                 raise TimeoutError(f"progress(): not done after {timeout} s")
             time.sleep(dt)
             result = _poll(client, pid)
+        result["prefixes"] = {p: list(v) for p, v in result["prefixes"].items()}
     finally:
         if result["done"] + result["erred"] < result["total"]:
             try:
@@ -302,6 +308,7 @@ class CallbackWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._errored_poll = False
+        self._finished = False
         for start, *_ in hooks:
             if start is not None:
                 start(dsk)
@@ -354,7 +361,11 @@ class CallbackWatch:
                 posttask(key, None, self.dsk, self.state, worker)
 
     def finish(self, errored: bool) -> None:
-        """The ``get`` returned or raised: report the last completions, join, call ``finish``."""
+        """The ``get`` returned or raised: report the last completions, join, call ``finish``
+        (once: a second call does nothing)."""
+        if self._finished:
+            return
+        self._finished = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -29,7 +29,7 @@ from .errors import ProtocolError, VersionMismatchError
 from .liveness import Liveness
 from .scheduler_state import SchedulerState
 from .task_stream import TaskStream
-from .security import Security, check_listen
+from .security import HANDSHAKE_FAILED, Security, check_dashboard_listen, check_listen, log_handshake_failure
 
 __all__ = ["Scheduler"]
 
@@ -82,6 +82,8 @@ class Scheduler:
         from .dashboard import parse_dashboard_address, start_dashboard
 
         dashboard_spec = parse_dashboard_address(dashboard_address)  # bad input fails before binding
+        if dashboard_spec is not None:
+            check_dashboard_listen(dashboard_spec[0], insecure)
         self.hostname = hostname
         self.security = security
         size = protocol.max_message_size() if max_message_size is None else protocol.parse_bytes(max_message_size)
@@ -100,9 +102,6 @@ class Scheduler:
                 sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a peer reconnecting keeps its identity
                 sock.setsockopt(zmq.SNDHWM, 0)
                 sock.setsockopt(zmq.RCVHWM, 0)
-            # an empty message with the worker's identity when its connection drops: a worker
-            # killed with SIGKILL is noticed at once, not after the heartbeat timeout
-            self._to_workers.setsockopt(zmq.ROUTER_NOTIFY, zmq.NOTIFY_DISCONNECT)
             self.port_to_workers = _bind(self._to_workers, hostname, port_to_workers)
             self.port_to_clients = _bind(self._to_clients, hostname, port_to_clients)
         except BaseException:
@@ -112,6 +111,13 @@ class Scheduler:
                 self._authenticator.stop()
             self._ctx.term()
             raise
+        # connection drops on the worker port, so that a worker killed with SIGKILL is noticed at
+        # once (the kernel closes its connection) rather than after the heartbeat timeout
+        self._monitor = self._to_workers.get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | (HANDSHAKE_FAILED if security is not None else 0))
+        # refused handshakes on the client port are logged too (docs/security.md)
+        self._client_monitor = (self._to_clients.get_monitor_socket(HANDSHAKE_FAILED)
+                                if security is not None else None)
         self.address_to_workers = f"tcp://{hostname}:{self.port_to_workers}"
         self.address_to_clients = f"tcp://{hostname}:{self.port_to_clients}"
         self.state = SchedulerState(
@@ -129,6 +135,7 @@ class Scheduler:
         self._liveness = Liveness(float(config.get("runtime.disconnect-grace")),
                                   float(config.get("runtime.heartbeat-interval")))
         self._restarts: list = []  # (client, rid, workers expected, deadline)
+        self._retirements: list = []  # (worker addresses, deadline, callback of the retired ones)
         self._state_dir = None
         if state_dir is not None:
             from .state_dir import StateDir
@@ -195,28 +202,19 @@ class Scheduler:
         The workers themselves keep running until their owner closes them (a cluster does that
         next). Workers whose data could not be moved within ``timeout`` seconds (no other worker,
         transfers failing) go back into service and are not in the result, as do all still
-        pending when ``should_stop()`` turns true.
-        See :meth:`SchedulerState.retire_workers`.
+        pending when ``should_stop()`` turns true. Clients ask the same with
+        ``client.retire_workers``. See :meth:`SchedulerState.retire_workers`.
         """
-        def step(state: SchedulerState, names: list) -> tuple:
-            self._send(state.retire_workers(names))
-            pending = [a for a in addresses if a in state.retiring]
-            if pending and all(a in state.retiring for a in state.workers):
-                return [], pending, [a for a in addresses if a not in state.workers]  # nowhere to move data
-            return pending, [], [a for a in addresses if a not in state.workers]
-
-        addresses = self.sync(lambda state: [ws.address for w in workers
-                                             if (ws := state._worker_named(w)) is not None])
-        deadline = time.monotonic() + timeout
-        pending, stuck, gone = self.sync(lambda state: step(state, addresses))
-        while pending and time.monotonic() < deadline and not (should_stop and should_stop()):
-            time.sleep(0.02)
-            pending, stuck, gone = self.sync(lambda state: step(state, []))
-        pending = pending + stuck
-        if pending:
-            logger.info("workers %s not retired: their data is not moved yet; they stay", pending)
-            self.sync(lambda state: self._send(state.cancel_retirement(pending)))
-        return [a for a in gone if a not in pending]
+        box: queue.SimpleQueue = queue.SimpleQueue()
+        self.sync(lambda state: self._send(self._start_retirement(list(workers), float(timeout), box.put)))
+        while True:
+            try:
+                return box.get(timeout=0.05)
+            except queue.Empty:
+                if self._closed:
+                    raise RuntimeError("the scheduler closed while retiring workers") from None
+                if should_stop is not None and should_stop():
+                    self.sync(lambda state: self._check_retirements(time.monotonic(), expire=box.put))
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving, close the sockets and join the thread. Workers keep running (they
@@ -255,6 +253,9 @@ class Scheduler:
         poller.register(self._to_workers, zmq.POLLIN)
         poller.register(self._to_clients, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        if self._client_monitor is not None:
+            poller.register(self._client_monitor, zmq.POLLIN)
         next_check = time.monotonic() + self._check_interval
         try:
             while not self._closing:
@@ -271,6 +272,10 @@ class Scheduler:
                     if out:
                         self._send(out)
                         out = []
+                if self._monitor in events:  # after the drain: a dead peer's last messages come first
+                    self._read_monitor()
+                if self._client_monitor is not None and self._client_monitor in events:
+                    self._read_client_monitor()
                 if self._wake_r in events:
                     try:
                         while os.read(self._wake_r, 4096):
@@ -289,6 +294,17 @@ class Scheduler:
         except Exception:  # the loop must never die silently
             logger.exception("scheduler loop crashed")
         finally:
+            try:
+                self._to_workers.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._monitor.close(0)
+            if self._client_monitor is not None:
+                try:
+                    self._to_clients.disable_monitor()
+                except zmq.ZMQError:
+                    pass
+                self._client_monitor.close(0)
             self._to_workers.close(0)
             self._to_clients.close(0)
 
@@ -318,10 +334,14 @@ class Scheduler:
             except zmq.Again:
                 return i > 0
             ident = frames[0].bytes
-            if sock is self._to_workers:
-                if len(frames) == 2 and len(frames[1]) == 0:  # ROUTER_NOTIFY: a connection dropped
-                    self._on_disconnect(ident.decode("latin-1"))
-                    continue
+            if sock is self._to_workers and len(frames) > 1:
+                # which connection (file descriptor) this peer uses, for the monitor's disconnects
+                try:
+                    self._liveness.fds[frames[1].get(zmq.SRCFD)] = ident
+                except zmq.ZMQError:
+                    # no fd on the frame: raw TCP bytes that libzmq took for a ZMTP 1.0 peer
+                    # (found by tests/runtime/test_fuzz.py); such a message is garbage anyway
+                    pass
                 if self._liveness.suspects:
                     self._liveness.heard(ident.decode("latin-1"))
             try:
@@ -440,22 +460,50 @@ class Scheduler:
                 logger.info("worker %s left", address)
             self._liveness.forget(address)
             return state.worker_removed(address)
+        if name == "hello":  # a client at the workers' port: tell it where to go
+            return [(("w", address), {"op": "error", "fatal": True, "version": protocol.VERSION,
+                                      "message": f"{self.address_to_workers} is the scheduler's port for workers; "
+                                                 f"clients connect to {self.address_to_clients}"})]
         if address not in state.workers:
             return [(("w", address), {"op": "register-again"})]
         raise ProtocolError(f"unknown worker op {name!r}")
 
     # ------------------------------------------------------------------ liveness, nannies, restarts
 
-    def _on_disconnect(self, address: str) -> None:
-        """ROUTER_NOTIFY: the connection of ``address`` dropped."""
-        if address in self.state.workers:
-            self._liveness.disconnected(address, time.monotonic())
+    def _read_client_monitor(self) -> None:
+        """Failed security handshakes on the client port: logged (rate-limited)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        while True:
+            try:
+                event = recv_monitor_message(self._client_monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            log_handshake_failure(event["event"], f"the client port {self.address_to_clients}")
+
+    def _read_monitor(self) -> None:
+        """Connection drops on the worker port: the peer last seen on that connection is a suspect."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        while True:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] != zmq.EVENT_DISCONNECTED:
+                log_handshake_failure(event["event"], f"the worker port {self.address_to_workers}")
+                continue
+            ident = self._liveness.fds.pop(int(event["value"]), None)
+            if ident is not None:
+                address = ident.decode("latin-1")
+                if address in self.state.workers:
+                    self._liveness.disconnected(address, time.monotonic())
 
     def _next_deadline(self) -> float:
         deadline = self._liveness.next_deadline()
         if self.state.balance_due is not None:
             deadline = min(deadline, self.state.balance_due)
-        if self._restarts:
+        if self._restarts or self._retirements:
             deadline = min(deadline, time.monotonic() + 0.05)
         if self.state.restoring:
             deadline = min(deadline, max(self._recover_at, time.monotonic() + 0.1))
@@ -470,6 +518,8 @@ class Scheduler:
                 self._send(self.state.worker_removed(address, died=True, reason="connection lost"))
         if self._restarts:
             self._check_restarts(now)
+        if self._retirements:
+            self._check_retirements(now)
         if self.state.restoring and self.state.workers and now >= self._recover_at:
             self._send(self.state.recover_collections())
 
@@ -502,6 +552,34 @@ class Scheduler:
         out.extend((("w", nanny), {"op": "restart"}) for nanny in nannies)
         self._restarts.append((client, rid, len(workers), now + timeout))
         return out
+
+    def _start_retirement(self, workers: list, timeout: float, done: Callable[[list], None]) -> list:
+        """Begin retiring ``workers``; ``done(addresses retired)`` is called from
+        :meth:`_check_retirements` once their data is safe or ``timeout`` seconds passed."""
+        state = self.state
+        addresses = [ws.address for w in workers if (ws := state._worker_named(w)) is not None]
+        self._retirements.append((addresses, time.monotonic() + timeout, done))
+        return state.retire_workers(addresses)
+
+    def _check_retirements(self, now: float, expire: Any = None) -> None:
+        """Progress the retirements under way and answer those that are over: every worker
+        removed, or nowhere left to move data to, or past the deadline (or ``expire`` is their
+        callback), in which case the workers not yet removed go back into service."""
+        state = self.state
+        if state.retiring:
+            self._send(state.retire_workers([]))
+        waiting = []
+        for addresses, deadline, done in self._retirements:
+            pending = [a for a in addresses if a in state.retiring]
+            stuck = pending and all(a in state.retiring for a in state.workers)  # no worker to move to
+            if pending and not stuck and now < deadline and (expire is None or done != expire):
+                waiting.append((addresses, deadline, done))
+                continue
+            if pending:
+                logger.info("workers %s not retired: their data could not be moved yet; they stay", pending)
+                self._send(state.cancel_retirement(pending))
+            done([a for a in addresses if a not in state.workers])
+        self._retirements = waiting
 
     def _check_restarts(self, now: float) -> None:
         waiting = []
@@ -558,6 +636,7 @@ class Scheduler:
                                      "dashboard": self.dashboard_link}), *out]
         if name == "close":
             logger.debug("client %s closed", client)
+            self._progress.client_removed(client)
             return state.client_removed(client)
         if name == "set-collection":
             return self._saved(state.set_collection(client, op["rid"], op["name"], op["blob"], op["keys"]))
@@ -567,10 +646,21 @@ class Scheduler:
             return self._saved(state.delete_collection(client, op["rid"], op["name"]))
         if name == "restart":
             return self._restart(client, op["rid"], float(op.get("timeout", 30.0)))
+        if name == "retire-workers":
+            workers, timeout, rid = op["workers"], op.get("timeout", 30.0), op["rid"]
+            if (type(workers) is not tuple or not all(type(w) is str for w in workers)
+                    or type(timeout) not in (int, float)):
+                raise ProtocolError("malformed 'retire-workers' op")
+            return self._start_retirement(list(workers), float(timeout), lambda retired: self._send(
+                [(("c", client), {"op": "reply", "rid": rid, "ok": True, "result": retired})]))
         if name == "list-collections":
             return state.list_collections(client, op["rid"])
         if name in ("progress", "task-stream"):  # diagnostics: runtime/progress.py, runtime/task_stream.py
             return self._progress.handle(self, client, op)
         if name == "scheduler-info":
             return state.info(client, op["rid"])
+        if name == "register":  # a worker at the clients' port: tell it where to go
+            return [(("c", client), {"op": "error", "fatal": True, "version": protocol.VERSION,
+                                     "message": f"{self.address_to_clients} is the scheduler's port for clients; "
+                                                f"workers connect to {self.address_to_workers}"})]
         raise ProtocolError(f"unknown client op {name!r}")

@@ -33,7 +33,11 @@ other inputs are already in memory or processing on that same worker are sent al
 (**chaining**), so the worker runs linear chains back to back without a round trip per step.
 Root tasks (no dependencies) are handed out in priority order, a worker holding at most
 ``nthreads + buffer`` of them, the buffer sized from measured task durations
-(``queue_seconds`` of work, clamped to ``[min_buffer, max_buffer]``).
+(``queue_seconds`` of work, clamped to ``[min_buffer, max_buffer]``). A worker paused for its
+memory gets no new work while another is running. **Work stealing** corrects placements that
+measured durations prove wrong: a worker with an idle thread takes queued tasks from a busy (or
+paused) one when moving their inputs costs less than their wait there (:meth:`SchedulerState.balance`,
+``docs/stealing.md``).
 
 Payloads (task computations, exceptions, collections) are opaque ``bytes``/``Serialized`` here:
 the scheduler never unpickles them. It pickles only exceptions it creates itself.
@@ -1632,3 +1636,5 @@ class SchedulerState:
         for cs in self.clients.values():
             for ts in cs.wants:
                 assert ts.key in self.tasks and cs.id in ts.who_wants, (cs.id, ts)
+        for address in self.retiring:
+            assert address in self.workers and self.workers[address] not in self.idle, address

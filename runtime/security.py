@@ -39,15 +39,16 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
-from typing import Any
 
 import zmq
 import zmq.auth
 
 from .errors import InsecureListenError, SecurityError
 
-__all__ = ["Security", "check_listen", "is_loopback", "write_keypair", "generate_keys", "keys_main"]
+__all__ = ["Security", "Authenticator", "HANDSHAKE_FAILED", "check_listen", "check_dashboard_listen", "is_loopback",
+           "log_handshake_failure", "write_keypair", "generate_keys", "keys_main"]
 
 logger = logging.getLogger("runtime.security")
 
@@ -99,6 +100,22 @@ def check_listen(hostname: str, security: "Security | None", insecure: bool, who
         f"keys with `lazyarr-keys DIR` and pass security=Security.from_directory(DIR) (CLI: "
         f"--security-dir DIR), or, on a network you fully trust, pass insecure=True (CLI: --insecure). "
         f"See docs/security.md.")
+
+
+def check_dashboard_listen(hostname: str, insecure: bool) -> None:
+    """The web dashboard has no authentication of its own (CURVE secures only the ZeroMQ ports):
+    serving it on a non-loopback ``hostname`` needs ``insecure`` (a warning), else it is refused."""
+    if is_loopback(hostname):
+        return
+    if insecure:
+        logger.warning("INSECURE: the dashboard is served on %s without authentication: anyone who can reach it "
+                       "sees task names, workers and progress (insecure=True / --insecure)", hostname)
+        return
+    raise InsecureListenError(
+        f"the scheduler refuses to serve its dashboard on {hostname}: the dashboard has no authentication, so "
+        f"anyone who can reach it would see task names, workers and progress. Keep it on 127.0.0.1 and reach it "
+        f"through an ssh tunnel (ssh -L 8787:127.0.0.1:8787 SCHEDULER-HOST), or pass insecure=True (CLI: "
+        f"--insecure) on a network you fully trust. See docs/security.md.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,8 +180,6 @@ def generate_keys(directory: str, names: Sequence[str] = ("worker", "client"), *
 
 def _load(path: str, what: str, need_secret: bool) -> tuple[bytes, bytes | None]:
     try:
-        import zmq.auth
-
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as e:
         raise SecurityError(f"cannot read the {what} key file {path!r}: {e}") from None
@@ -274,12 +289,39 @@ class Security:
         return Authenticator(ctx, self.authorized_keys, who)
 
 
+#: Socket-monitor events of a failed handshake (a peer without keys, or with another cluster's key).
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+_handshake_log_lock = threading.Lock()
+_handshake_log: dict = {}   # where -> [time of the last log line, refusals counted]
+
+
+def log_handshake_failure(event: int, where: str) -> None:
+    """Log a failed handshake seen by a socket monitor (at most once a second, with a count).
+
+    Unauthorized keys are logged by the ZAP handler with the key; this covers peers that never
+    get that far: no CURVE at all, or another cluster's public key.
+    """
+    if not event & HANDSHAKE_FAILED or event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return  # AUTH: already logged, with the key, by _KeyCheck
+    with _handshake_log_lock:
+        seen = _handshake_log.setdefault(where, [0.0, 0])
+        seen[1] += 1
+        now = time.monotonic()
+        if now - seen[0] < 1.0:
+            return
+        seen[0] = now
+        count = seen[1]
+    why = ("it does not use CURVE (no keys)" if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+           else "the CURVE handshake failed (another cluster's public key?)")
+    logger.warning("refused a connection on %s: %s (%d refused handshakes so far)", where, why, count)
+
+
 class _KeyCheck:
     """ZAP credentials callback: is the key authorized? Refusals are logged (at most once a second)."""
 
     def __init__(self, directory: str, who: str):
-        import zmq.auth
-
         self.keys = set(zmq.auth.load_certificates(directory))
         if not self.keys:
             logger.warning("%s: no public keys in %s: nobody can connect", who, directory)
@@ -291,8 +333,6 @@ class _KeyCheck:
     def callback(self, domain: str, key: bytes) -> bool:
         if key in self.keys:
             return True
-        import time
-
         with self._lock:
             self.refused += 1
             now = time.monotonic()

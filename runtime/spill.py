@@ -36,6 +36,12 @@ LRU spilling, but not what we need around it: out-of-band buffers written raw an
 without a copy, non-string keys, unpicklable values kept in memory, byte counts of both sides,
 an ``evict()`` for the memory manager, a private directory removed on close. Those wrappers are
 most of this module; zict would add a dependency and save little.
+
+**Directories of dead processes.** A process killed with SIGKILL cannot remove its directory. So
+each buffer holds an exclusive ``flock`` on its directory while it lives, and every new buffer
+first removes the ``lazyarr-spill-*`` directories beside it that nobody holds (older than a few
+seconds, so one being created is never taken for stale). A lock is released by the kernel when
+its process dies, whatever the process's namespace, so a directory in use is never removed.
 """
 from __future__ import annotations
 
@@ -57,6 +63,11 @@ from lazyarr import config
 from lazyarr.utils import format_bytes, parse_bytes
 
 from . import protocol
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: stale directories are then left alone
+    fcntl = None
 
 __all__ = ["SpillBuffer", "SpillError"]
 
@@ -102,9 +113,10 @@ class SpillBuffer(MutableMapping):
                 os.makedirs(parent, exist_ok=True)
             except OSError as e:
                 raise OSError(f"cannot create the spill directory's parent {parent!r}: {e}") from None
+        purge_stale_directories(parent if parent is not None else tempfile.gettempdir())
         #: The private directory holding the spill files (removed by :meth:`close`).
-        self.directory = tempfile.mkdtemp(prefix="lazyarr-spill-", dir=parent)
-        self._remove_directory = weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
+        self.directory = tempfile.mkdtemp(prefix=_PREFIX, dir=parent)
+        self._remove_directory = weakref.finalize(self, _remove, self.directory, _hold_lock(self.directory))
 
         self._lock = threading.RLock()
         self._fast: OrderedDict = OrderedDict()   # key -> value, least recently used first
@@ -414,6 +426,69 @@ class SpillBuffer(MutableMapping):
         path, nbytes = self._slow.pop(key)
         self._spilled_bytes -= nbytes
         _unlink(path)
+
+
+_PREFIX = "lazyarr-spill-"
+#: Seconds a directory nobody locks must have existed before it counts as stale: between its
+#: creation and the lock there is a moment when it is neither.
+STALE_AFTER = 10.0
+
+
+def purge_stale_directories(parent: str) -> list[str]:
+    """Remove the spill directories in ``parent`` whose buffer's process died without removing
+    them (a live buffer holds a lock on its directory); the paths removed.
+
+    >>> with tempfile.TemporaryDirectory() as parent:
+    ...     purge_stale_directories(parent)
+    []
+    """
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(_PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            if now - os.stat(path).st_mtime < STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        fd = _hold_lock(path)
+        if fd is None:
+            continue   # in use (or locks unsupported here: then never remove anything)
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    if removed:
+        logger.info("removed %d spill directories left by processes that died: %s", len(removed), removed[:3])
+    return removed
+
+
+def _hold_lock(path: str) -> int | None:
+    """An open descriptor of directory ``path`` holding an exclusive flock, or None if it is
+    locked already (or this system cannot lock it)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _remove(path: str, lock_fd: int | None) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if lock_fd is not None:
+        os.close(lock_fd)
 
 
 def _parse_target(target: Any) -> int | None:

@@ -62,7 +62,7 @@ class TaskStream:
         self._pending: deque = deque()   # raw batches from workers, not yet aggregated
         self._npending = 0
         self._lock = threading.Lock()
-        self.events: deque = deque(maxlen=maxlen)   # [worker, thread, start, stop, prefix, key]
+        self.events: deque = deque(maxlen=maxlen)   # (worker, thread row, start, stop, prefix, key)
         self.count = 0                                # events ever aggregated
         self.prefix_done: dict = defaultdict(int)     # completions per prefix (cumulative)
         self.prefix_seconds: dict = defaultdict(float)  # execution seconds per prefix
@@ -109,7 +109,6 @@ class TaskStream:
         with self._lock:
             pending = self._pending
             events = self.events
-            threads = self._threads
             done = self.prefix_done
             seconds = self.prefix_seconds
             sizes = self.prefix_nbytes
@@ -119,25 +118,35 @@ class TaskStream:
                     worker, keys, nbytes, starts, stops, tids = pending.popleft()
                 except IndexError:
                     break
+                slots: dict = {}  # thread ident -> row, for this batch
                 for i, key in enumerate(keys):
                     start = starts[i]
                     stop = stops[i]
                     if type(start) is not float or type(stop) is not float:
                         continue  # not executed here (a result it already held), or garbage
                     tid = tids[i] if tids is not None else 0
-                    if type(tid) is not int:
-                        tid = 0
-                    slot = threads.get((worker, tid))
+                    slot = slots.get(tid)
                     if slot is None:
-                        slot = threads[(worker, tid)] = sum(1 for w, _ in threads if w == worker)
+                        slot = slots[tid] = self._slot(worker, tid)
                     prefix = prefix_of(key)
                     done[prefix] += 1
                     seconds[prefix] += stop - start
-                    sizes[prefix] += nbytes[i] if type(nbytes[i]) is int else 0
-                    events.append([worker, slot, start, stop, prefix, key_str(key)])
+                    nb = nbytes[i]
+                    if type(nb) is int:
+                        sizes[prefix] += nb
+                    events.append((worker, slot, start, stop, prefix, key))  # key as str only when read
                     n += 1
             self.count += n
             self._npending = 0
+
+    def _slot(self, worker: str, tid: Any) -> int:
+        """The row of thread ``tid`` of ``worker``: 0, 1, ... in order of appearance."""
+        if type(tid) is not int:
+            tid = 0
+        slot = self._threads.get((worker, tid))
+        if slot is None:
+            slot = self._threads[(worker, tid)] = sum(1 for w, _ in self._threads if w == worker)
+        return slot
 
     def since(self, since: int = 0, limit: int | None = None) -> dict:
         """Events with index >= ``since`` (at most the ``limit`` most recent), and ``next``, the
@@ -149,6 +158,7 @@ class TaskStream:
             take = available if limit is None else min(available, max(0, int(limit)))
             recent = list(islice(reversed(self.events), take))
         recent.reverse()
+        recent = [[w, slot, start, stop, prefix, key_str(key)] for w, slot, start, stop, prefix, key in recent]
         return {"events": recent, "next": count, "dropped": max(0, count - max(0, int(since))) - take}
 
     def prefixes(self) -> dict:

@@ -33,7 +33,7 @@ PAGE = r"""<!DOCTYPE html>
   .released { background: #8fbc8f; } .memory { background: #2e8b57; } .processing { background: #e0b040; }
   .erred { background: #d9534f; } .waiting { background: #ddd; }
   .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 10px; vertical-align: middle; }
-  canvas { width: 100%; height: 260px; display: block; background: #fcfcfc; border: 1px solid #eee; }
+  canvas { width: 100%; display: block; background: #fcfcfc; border: 1px solid #eee; }
   .muted { color: #888; }
 </style>
 </head>
@@ -87,7 +87,7 @@ function color(prefix) {
   let c = colors.get(prefix);
   if (!c) {
     let h = 0; for (const ch of prefix) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    c = "hsl(" + (h % 360) + ",65%,52%)"; colors.set(prefix, c);
+    c = "hsl(" + Math.round((h * 137.508) % 360) + ",62%,50%)"; colors.set(prefix, c);
   }
   return c;
 }
@@ -129,7 +129,11 @@ function drawWorkers(list) {
 }
 
 function drawProgress(prefixes) {
-  const names = Object.keys(prefixes).filter(p => prefixes[p].total > 0 || prefixes[p].done > 0);
+  for (const p in prefixes) {  // finished and forgotten: show what ran
+    const r = prefixes[p];
+    if (r.total === 0 && r.done > 0) { r.released = r.done; r.total = r.done; }
+  }
+  const names = Object.keys(prefixes).filter(p => prefixes[p].total > 0);
   names.sort((a, b) => prefixes[b].total - prefixes[a].total);
   const shown = names.slice(0, 50);
   const el = document.getElementById("progress");
@@ -163,6 +167,8 @@ async function pollStream() {
 function drawStream() {
   const canvas = document.getElementById("task-stream");
   const ctx = canvas.getContext("2d");
+  const wanted = Math.min(420, Math.max(120, rows.size * 26 + 20));
+  if (canvas.height !== wanted) { canvas.height = wanted; canvas.style.height = wanted + "px"; }
   const width = canvas.width, height = canvas.height, label = 130;
   ctx.clearRect(0, 0, width, height);
   const now = nowServer(), t0 = now - WINDOW;

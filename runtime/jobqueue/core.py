@@ -562,16 +562,10 @@ class JobQueueCluster:
         (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
         :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
         """
-        from ..adaptive import Adaptive
+        from ..adaptive import adapt
 
-        if self._resources.closed:
-            raise RuntimeError(f"this {type(self).__name__} is closed")
-        previous = getattr(self, "_adaptive", None)
-        if previous is not None:
-            previous.stop()
-        self._adaptive = Adaptive(self, minimum, maximum, interval=interval, wait_count=wait_count,
-                                  target_duration=target_duration)
-        return self._adaptive
+        return adapt(self, minimum=minimum, maximum=maximum, interval=interval, wait_count=wait_count,
+                     target_duration=target_duration)
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Cancel every job, give their workers ``timeout`` seconds to leave, close the scheduler.
@@ -579,9 +573,9 @@ class JobQueueCluster:
         Idempotent; also run when the cluster is garbage collected or the interpreter exits, so
         an interrupted session does not leave jobs burning allocation until their walltime.
         """
-        adaptive = getattr(self, "_adaptive", None)
-        if adaptive is not None:
-            adaptive.stop()
+        from ..adaptive import stop_adapting
+
+        stop_adapting(self)
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)

@@ -144,14 +144,15 @@ def _env() -> dict[str, str]:
 
 
 def start_command(args: list[str], roles: list[str], timeout: float = 20.0, with_logs: bool = False,
-                  env: dict | None = None) -> Command:
+                  env: dict | None = None, prefix: list[str] | None = None) -> Command:
     """Start ``python -m runtime <args>`` and wait for a ``lazyarr-<command> <role>: <address>`` line per role.
 
     The rest of its stdout (and its log, on stderr, with ``with_logs``) is collected in
     ``command.output`` by a thread (joined by :func:`stop_command`), so a chatty process never
-    blocks on a full pipe.
+    blocks on a full pipe. ``prefix`` runs it through another command that ends by executing
+    it (``['ip', 'netns', 'exec', NAME]``: inside a network namespace).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "runtime", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*(prefix or []), sys.executable, "-m", "runtime", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT if with_logs else None,
                             env={**_env(), **(env or {})}, cwd=ROOT, bufsize=0)
     command = Command(proc, {})

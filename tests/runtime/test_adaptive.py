@@ -10,7 +10,7 @@ import time
 import pytest
 
 from runtime import Client, LocalCluster
-from runtime.adaptive import AdaptivePolicy, SchedulerLoad, WorkerLoad, parse_seconds
+from runtime.adaptive import AdaptivePolicy, SchedulerLoad, WorkerLoad, parse_seconds, scheduler_load
 from runtime.scheduler_state import MEMORY, SchedulerState
 
 W1, W2, W3 = "tcp://127.0.0.1:1001", "tcp://127.0.0.1:1002", "tcp://127.0.0.1:1003"
@@ -129,6 +129,8 @@ def test_retire_moves_needed_data_then_removes_the_worker():
     # nothing new goes to the retiring worker
     s.update_graph("c", ["z"], [b"z"], [["x"]], wanted=["z"])
     assert s.tasks["z"].worker is s.workers[W2]
+    s.update_graph("c", ["r1", "r2", "r3"], [b"r"] * 3, [[]] * 3, wanted=["r1", "r2", "r3"])
+    assert not s.workers[W1].processing and s.workers[W1] not in s.idle
     assert _ops(s.retire_workers([]), "acquire-replicas") == []      # already asked: not again
     s.tasks_finished(W2, ["x"], [100])                 # W2 reports its copy
     out = s.retire_workers([])
@@ -167,8 +169,43 @@ def test_retire_without_needed_data_is_immediate():
     s.validate()
 
 
+@pytest.mark.timeout(10)
+def test_scheduler_load_reads_the_state():
+    s = _state_with_data()
+    s.update_graph("c", ["r1", "r2", "r3", "r4"], [b"r"] * 4, [[]] * 4, wanted=["r1", "r2", "r3", "r4"])
+    load = scheduler_load(s)
+    assert load.queued + load.processing == 4 and load.avg_duration == pytest.approx(0.1)
+    assert {(w.address, w.nbytes) for w in load.workers} == {(W1, 100), (W2, 0)}
+    s.retire_workers([W1])
+    assert [w.address for w in scheduler_load(s).workers] == [W2]    # retiring: not counted
+
+
 # ----------------------------------------------------------------------------------------------
 # Real clusters
+
+
+@pytest.mark.timeout(30)
+def test_scheduler_retire_workers_moves_scattered_data():
+    """Scattered data cannot be recomputed: it survives its worker only if it was moved."""
+    from runtime import Scheduler, Worker
+
+    with Scheduler() as s, Worker(s.address_to_workers, nthreads=1, name="a") as a, \
+            Worker(s.address_to_workers, nthreads=1, name="b") as b, \
+            Client(s.address_to_clients, set_as_default=False) as client:
+        _wait(lambda: len(s.sync(lambda st: list(st.workers))) == 2, 10, "two workers")
+        data = client.scatter(list(range(5)), workers=["a"])
+        assert s.sync(lambda st: {ws.name for f in data for ws in st.tasks[f.key].who_has}) == {"a"}
+        assert s.retire_workers(["a"], timeout=10) == [a.address]
+        assert s.sync(lambda st: list(st.workers)) == [b.address]
+        a.close()
+        assert client.gather(data) == list(range(5))
+        assert s.sync(lambda st: {ws.name for f in data for ws in st.tasks[f.key].who_has}) == {"b"}
+        # the last worker holding needed data cannot go: it stays, at once
+        start = time.monotonic()
+        assert s.retire_workers([b.address], timeout=10) == []
+        assert time.monotonic() - start < 5
+        assert s.sync(lambda st: (list(st.workers), dict(st.retiring))) == ([b.address], {})
+        assert client.submit(sum, data).result(timeout=10) == 10
 
 
 def slow(i, seconds=0.2):
@@ -191,87 +228,152 @@ def _wait(condition, timeout, what):
         time.sleep(0.05)
 
 
-def _burst_then_idle(cluster, client, tmp_path, maximum, keep_name, move_name, ntasks, seconds):
-    """Slow tasks scale the cluster up to ``maximum``; data is put on ``move_name`` (little) and
+def _burst_then_idle(cluster, client, tmp_path, top, keep_name, move_name, ntasks, seconds, **adapt):
+    """Slow tasks scale the cluster up to ``top`` workers; data is put on ``move_name`` (little) and
     ``keep_name`` (much, so that worker is kept); then idling scales down to one worker, and
-    the little data is still there, computed once."""
+    the little data is still there, computed once. Returns the future, the run counter, the
+    names of the workers left and the Adaptive objects used."""
     counter = tmp_path / "runs"
+    first = cluster.adapt(**adapt)
     futures = client.map(slow, range(ntasks), seconds=seconds, pure=False)
-    _wait(lambda: len(cluster.scheduler.sync(lambda s: list(s.workers))) == maximum, 30, f"{maximum} workers")
+    _wait(lambda: len(cluster.scheduler.sync(lambda s: list(s.workers))) == top, 30, f"{top} workers")
     ballast = client.submit(produce, str(tmp_path / "ballast"), 10**6, workers=[keep_name], pure=False)
     x = client.submit(produce, str(counter), 1000, workers=[move_name], pure=False)
     assert x.result(timeout=30) == b"x" * 1000 and ballast.result(timeout=30) == b"x" * 10**6
+    # Workers finishing the burst a little apart would be retired in that order; adapting again
+    # once all are idle makes which ones go depend only on the bytes they hold.
+    first.stop()
     assert client.gather(futures) == list(range(ntasks))
+    del futures
+    second = cluster.adapt(**adapt)
     _wait(lambda: len(cluster.scheduler.sync(lambda s: list(s.workers))) == 1, 30, "scaling down to 1 worker")
     names = cluster.scheduler.sync(lambda s: [ws.name for ws in s.workers.values()])
-    return x, counter, names
+    return x, counter, names, (first, second)
 
 
 @pytest.mark.timeout(60)
-def test_local_cluster_threads_scale_up_and_down_keeping_data(tmp_path):
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \
+@pytest.mark.parametrize("processes, top, ntasks, seconds", [(False, 3, 24, 0.2), (True, 2, 16, 0.3)],
+                         ids=["threads", "processes"])
+def test_local_cluster_scales_up_and_down_keeping_data(tmp_path, processes, top, ntasks, seconds):
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=processes) as cluster, \
             Client(cluster, set_as_default=False) as client:
-        adaptive = cluster.adapt(minimum=1, maximum=3, interval=0.1, wait_count=3, target_duration=0.2)
-        x, counter, names = _burst_then_idle(cluster, client, tmp_path, 3, "0", "2", ntasks=24, seconds=0.2)
+        x, counter, names, (first, second) = _burst_then_idle(
+            cluster, client, tmp_path, top, "0", str(top - 1), ntasks=ntasks, seconds=seconds,
+            minimum=1, maximum=top, interval=0.1, wait_count=3, target_duration=seconds)
         assert names == ["0"] and list(cluster.workers) == ["0"]
-        assert ("up", 3) in [(a, t) for _, a, t, _ in adaptive.log]
+        assert ("up", top) in [(a, t) for _, a, t, _ in first.log]
+        assert [r for _, a, _, r in second.log if a == "down"]            # retired by the policy
+        assert not first._thread.is_alive()
         assert x.result(timeout=10) == b"x" * 1000                     # moved, not lost ...
         assert counter.read_text() == "ran\n"                           # ... and not recomputed
         assert client.submit(len, x).result(timeout=10) == 1000         # and usable by new tasks
         assert counter.read_text() == "ran\n"
-    assert not adaptive._thread.is_alive()
-
-
-@pytest.mark.timeout(60)
-def test_local_cluster_processes_scale_up_and_down_keeping_data(tmp_path):
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        adaptive = cluster.adapt(minimum=1, maximum=2, interval=0.1, wait_count=3, target_duration=0.3)
-        x, counter, names = _burst_then_idle(cluster, client, tmp_path, 2, "0", "1", ntasks=16, seconds=0.3)
-        assert names == ["0"]
-        assert x.result(timeout=10) == b"x" * 1000 and counter.read_text() == "ran\n"
-        adaptive.stop()
-        assert not adaptive._thread.is_alive()
+        second.stop()
         assert len(cluster.workers) == 1            # stopping keeps the workers it has
+    assert not second._thread.is_alive()
 
 
 @pytest.mark.timeout(10)
-def test_adapt_arguments_are_checked():
+def test_adapt_checks_its_arguments_and_starts_the_minimum():
     with LocalCluster(n_workers=0, processes=False) as cluster:
         with pytest.raises(ValueError, match="less than minimum"):
             cluster.adapt(minimum=2, maximum=1)
         with pytest.raises(ValueError, match="interval"):
             cluster.adapt(interval="often")
-        adaptive = cluster.adapt(minimum=0, maximum=1, interval="50ms")
+        adaptive = cluster.adapt(minimum=1, maximum=1, interval="50ms")
         assert adaptive.interval == 0.05
+        _wait(lambda: len(cluster.workers) == 1, 10, "the minimum of one worker")   # without any work
     assert not adaptive._thread.is_alive()
     with pytest.raises(RuntimeError, match="closed"):
         cluster.adapt()
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fake batch system reads /proc")
-def test_slurm_cluster_scales_up_and_down(tmp_path, monkeypatch):
+@pytest.mark.timeout(30)
+def test_client_retire_workers_drains_a_worker():
+    from runtime import Scheduler, Worker
+
+    with Scheduler() as s, Worker(s.address_to_workers, nthreads=1, name="a") as a, \
+            Worker(s.address_to_workers, nthreads=1, name="b") as b, \
+            Worker(s.address_to_workers, nthreads=1, name="c") as c, \
+            Client(s.address_to_clients, set_as_default=False) as client:
+        _wait(lambda: len(s.sync(lambda st: list(st.workers))) == 3, 10, "three workers")
+        data = client.scatter({"k": "held by a"}, workers=["a"])
+        with pytest.raises(TypeError, match="addresses or names"):
+            client.retire_workers([1])
+        assert client.retire_workers("a", timeout=10) == [a.address]
+        time.sleep(1.0)   # heartbeats of the retired worker (still running) do not bring it back
+        assert a.address not in s.sync(lambda st: list(st.workers))
+        a.close()
+        assert client.gather(data) == {"k": "held by a"}
+        holder = s.sync(lambda st: next(iter(st.tasks["k"].who_has)).name)
+        other = c if holder == "b" else b
+        # both: the one holding k would take it nowhere, so only the other goes
+        assert client.retire_workers(["b", "c"], timeout=10) == [other.address]
+        assert client.gather(data) == {"k": "held by a"}
+
+
+@pytest.fixture
+def fake_batch(tmp_path, monkeypatch):
+    """The fake batch commands first on PATH; job processes left at the end are killed and fail the test."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the fake batch system reads /proc")
     from fake_batch.fakebatch import install
-    from runtime.jobqueue import SLURMCluster
 
     fake = install(str(tmp_path / "batch"))
     monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
-    try:
-        with SLURMCluster(cores=1, memory="1GB", walltime="00:02:00") as cluster, \
-                Client(cluster, set_as_default=False, timeout=20) as client:
-            adaptive = cluster.adapt(minimum=1, maximum=2, interval=0.2, wait_count=3, target_duration=0.5)
-            cluster.wait_for_workers(1, timeout=40)
-            futures = client.map(slow, range(16), seconds=0.5, pure=False)
-            _wait(lambda: len(cluster.workers) == 2, 40, "a second job's worker")
-            assert client.gather(futures) == list(range(16))
-            _wait(lambda: len(cluster.workers) == 1 and len(cluster._resources.jobs) == 1, 30, "scaling down")
-            assert [c[0] for c in fake.calls()].count("sbatch") == 2
-            assert "scancel" in [c[0] for c in fake.calls()]
-            assert ("up", 2) in [(a, t) for _, a, t, _ in adaptive.log]
-        deadline = time.monotonic() + 15
-        while fake.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        left = fake.kill_all()
+    yield fake
+    deadline = time.monotonic() + 15  # a job cancelled just now may still be shutting down
+    while fake.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = fake.kill_all()
     assert not left, f"job processes still running: {left}"
+
+
+def _commands(fake):
+    return [c[0] for c in fake.calls()]
+
+
+@pytest.mark.timeout(90)
+def test_slurm_cluster_scales_up_and_down(fake_batch, tmp_path):
+    from runtime.jobqueue import SLURMCluster
+
+    with SLURMCluster(cores=1, memory="1GB", walltime="00:02:00", log_directory=tmp_path / "logs") as cluster, \
+            Client(cluster, set_as_default=False, timeout=20) as client:
+        adaptive = cluster.adapt(minimum=1, maximum=2, interval=0.2, wait_count=3, target_duration=0.5)
+        cluster.wait_for_workers(1, timeout=40)
+        futures = client.map(slow, range(16), seconds=0.5, pure=False)
+        _wait(lambda: len(cluster.workers) == 2, 40, "a second job's worker")
+        assert client.gather(futures) == list(range(16))
+        _wait(lambda: len(cluster.workers) == 1 and len(cluster._resources.jobs) == 1, 30, "scaling down")
+        assert _commands(fake_batch).count("sbatch") == 2 and "scancel" in _commands(fake_batch)
+        assert ("up", 2) in [(a, t) for _, a, t, _ in adaptive.log]
+
+
+@pytest.mark.timeout(90)
+def test_pbs_job_of_two_workers_is_retired_whole_down_to_zero(fake_batch, tmp_path):
+    from runtime.jobqueue import PBSCluster
+
+    with PBSCluster(cores=2, processes=2, memory="1GB", walltime="00:02:00", log_directory=tmp_path / "logs") as cluster, \
+            Client(cluster, set_as_default=False, timeout=20) as client:
+        cluster.adapt(minimum=0, maximum=2, interval=0.2, wait_count=3, target_duration=0.5)
+        futures = client.map(slow, range(8), seconds=0.5, pure=False)
+        assert client.gather(futures, timeout=60) == list(range(8))
+        assert _commands(fake_batch).count("qsub") == 1              # two workers: one job
+        del futures
+        _wait(lambda: not cluster._resources.jobs and not cluster.workers, 30, "scaling down to nothing")
+        assert "qdel" in _commands(fake_batch)
+
+
+@pytest.mark.timeout(30)
+def test_jobs_that_never_start_are_cancelled_once_the_work_is_gone(fake_batch):
+    from runtime.jobqueue import SLURMCluster
+
+    # Held jobs stay pending, as on a full cluster.
+    with SLURMCluster(cores=1, memory="1GB", walltime="00:02:00", job_extra=["--hold"]) as cluster, \
+            Client(cluster, set_as_default=False, timeout=20) as client:
+        cluster.adapt(minimum=0, maximum=3, interval=0.1, wait_count=2, target_duration=0.5)
+        futures = client.map(slow, range(6), seconds=0.5, pure=False)
+        _wait(lambda: len(cluster._resources.jobs) == 3, 20, "three jobs submitted")
+        client.cancel(futures)
+        _wait(lambda: not cluster._resources.jobs, 20, "the pending jobs cancelled")
+        assert _commands(fake_batch).count("sbatch") == 3 and "scancel" in _commands(fake_batch)

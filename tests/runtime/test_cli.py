@@ -54,11 +54,17 @@ def test_cli_workers_show_their_options_in_scheduler_info(cli_cluster):
     assert set(workers) == printed
 
 
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (a worker command runs its worker itself or under a nanny)."""
+    return {pid} | {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
 def test_tasks_run_in_the_worker_processes(cli_cluster):
-    pids = {w.proc.pid for w in cli_cluster.workers}
     with Client(cli_cluster.address_to_clients, timeout=10) as c:
-        seen = {c.submit(worker_pid, name, workers=[name], pure=False).result() for name in ("cli-0", "cli-1")}
-    assert seen == pids
+        seen = [c.submit(worker_pid, name, workers=[name], pure=False).result() for name in ("cli-0", "cli-1")]
+    assert seen[0] != seen[1]
+    for command, pid in zip(cli_cluster.workers, seen):
+        assert pid in process_tree(command.proc.pid)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,20 +138,33 @@ def test_nworkers_starts_owned_children_and_stops_them(cli):
         cli.stop(sched)
 
 
-def test_workers_run_with_the_worker_process_environment(cli_cluster, local_cluster):
-    """A hand-started worker re-executes itself once to get it; LocalCluster's are started with it."""
+def test_workers_run_with_the_worker_process_environment(cli, cli_cluster, local_cluster):
+    """Every worker process gets :func:`worker_process_environment` (set before it starts): from its
+    nanny, from LocalCluster, or, started by hand without a nanny, by re-executing itself once."""
     from runtime.worker import worker_process_environment
 
     wanted = worker_process_environment({})
-    for command in cli_cluster.workers:
-        env = psutil.Process(command.proc.pid).environ()
-        assert all(env.get(k) == v for k, v in wanted.items())
-        if not all(os.environ.get(k) == v for k, v in wanted.items()):
-            assert env.get("LAZYARR_WORKER_REEXEC") == "1"
+
+    def has_it(pid: int) -> bool:
+        env = psutil.Process(pid).environ()
+        return all(env.get(k) == v for k, v in wanted.items())
+
+    with Client(cli_cluster.address_to_clients, timeout=10) as c:
+        for name in ("cli-0", "cli-1"):
+            assert has_it(c.submit(worker_pid, name, workers=[name], pure=False).result())
     for handle in local_cluster.workers.values():
-        env = psutil.Process(handle.pid).environ()
-        assert all(env.get(k) == v for k, v in wanted.items())
-        assert "LAZYARR_WORKER_REEXEC" not in env  # started right: no second exec needed
+        assert has_it(handle.pid)
+        assert "LAZYARR_WORKER_REEXEC" not in psutil.Process(handle.pid).environ()  # started right
+    bare = cli.start(["worker", cli_cluster.address_to_workers, "--no-nanny", "--nthreads", "1", "--name", "bare"],
+                     ["address"])
+    try:
+        assert has_it(bare.proc.pid)  # the same process id: exec replaces the program, not the process
+        if not all(os.environ.get(k) == v for k, v in wanted.items()):
+            assert psutil.Process(bare.proc.pid).environ().get("LAZYARR_WORKER_REEXEC") == "1"
+        with Client(cli_cluster.address_to_clients, timeout=10) as c:
+            assert c.submit(worker_pid, workers=["bare"], pure=False).result() == bare.proc.pid
+    finally:
+        assert cli.stop(bare) == 0
 
 
 def test_worker_started_before_the_scheduler_joins_when_it_appears(cli):

@@ -79,7 +79,8 @@ def oversize_claim(rng: random.Random) -> list:
         PREFIX + b"\x91\x82\xa2op\xa1x\xa1p\xdb\x7f\xff\xff\xffabc",   # str of 2 GB
         PREFIX + msgpack.packb([{"op": "scatter", "values": [msgpack.ExtType(1, struct.pack("<II", 0, 2**32 - 1))]}]),
         PREFIX + msgpack.packb([{"op": "data", "values": [msgpack.ExtType(1, struct.pack("<II", 2**32 - 2, 5))]}]),
-        PREFIX + msgpack.packb([{"op": "x", "v": msgpack.ExtType(rng.randrange(-128, 128), rng.randbytes(8))}]),
+        PREFIX + msgpack.packb([{"op": "x", "v": msgpack.ExtType(rng.randrange(128), rng.randbytes(8))}]),
+        PREFIX + b"\x91\x82\xa2op\xa1x\xa1v\xd7\xff" + rng.randbytes(8),     # a timestamp ext, maybe invalid
     ]
     return [rng.choice(choices)]
 
@@ -182,7 +183,7 @@ def test_fuzz_every_port_then_compute(cli):
     worker = None
     try:
         worker = cli.start(["worker", scheduler.addresses["workers"], "--nthreads", "1", "--memory-limit", "0",
-                            "--log-level", "error"], ["address"])
+                            "--no-nanny", "--log-level", "error"], ["address"])
         ports = {"scheduler workers port": scheduler.addresses["workers"],
                  "scheduler clients port": scheduler.addresses["clients"],
                  "worker peer port": worker.addresses["address"]}
@@ -243,5 +244,14 @@ def test_oversize_frame_is_refused_and_scheduler_carries_on():
             ctx.term()
         with Client(s.address_to_clients, timeout=20) as c:
             assert c.submit(inc, 1).result(timeout=20) == 2
-        assert s.sync(lambda st: st.scheduler_info()["clients"]) == 0
+            # the bound is on every socket: the scheduler's given one, the others the configured default
+            assert s._to_workers.getsockopt(zmq.MAXMSGSIZE) == s._to_clients.getsockopt(zmq.MAXMSGSIZE) == 2**20
+            default = protocol.max_message_size()
+            assert default == 2 * 2**30
+            assert w._peers_in.getsockopt(zmq.MAXMSGSIZE) == w._to_scheduler.getsockopt(zmq.MAXMSGSIZE) == default
+            assert c._sock.getsockopt(zmq.MAXMSGSIZE) == default
+        deadline = time.monotonic() + 10
+        while s.sync(lambda st: st.scheduler_info()["clients"]):  # the client's goodbye is asynchronous
+            assert time.monotonic() < deadline, "the closed client is still known to the scheduler"
+            time.sleep(0.02)
         assert w.registered

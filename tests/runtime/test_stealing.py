@@ -201,7 +201,7 @@ def _slow(data, i, seconds):
     return i, threading.current_thread().name
 
 
-def test_idle_worker_steals_long_tasks_end_to_end():
+def test_idle_worker_steals_long_tasks_end_to_end(cli):
     from runtime import Client, Scheduler, Worker
 
     scheduler = Scheduler(dashboard_address=None)
@@ -209,10 +209,7 @@ def test_idle_worker_steals_long_tasks_end_to_end():
     try:
         workers = [Worker(scheduler.address_to_workers, nthreads=1, name=f"w{i}") for i in range(2)]
         with Client(scheduler.address_to_clients, timeout=20, set_as_default=False) as c:
-            deadline = time.monotonic() + 20
-            while len(c.scheduler_info()["workers"]) < 2:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            cli.wait_for_workers(c, 2)
             first = workers[0]
             # 20 MB held by w0 only: moving it "costs" 0.2 s, so before any duration is known
             # every task goes to w0; once one has taken 0.4 s, w1 steals what waits behind.
