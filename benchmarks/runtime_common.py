@@ -90,8 +90,7 @@ def start_cli(args: list[str], roles: list[str], timeout: float = 30.0) -> tuple
     except BaseException:
         stop_process(proc)
         raise
-    # Nothing else is printed on stdout by our commands; close our end so it never fills.
-    proc.stdout.close()
+    # Our commands print only a few lines: the pipe stays open (closed by stop_process) and never fills.
     return proc, found
 
 
@@ -104,6 +103,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 @contextlib.contextmanager

@@ -93,7 +93,11 @@ def run(client: Any, count_tasks: Callable[[], int], scheduler_pid: int, n: int,
         raise AssertionError(f"got {result['value']}, expected {expected}")
     time.sleep(1.0)
     after = rss.current()
-    return {"tasks": ntasks, "submission": (submitted or result["end"]) - start, "total": result["end"] - start,
+    try:
+        left = count_tasks()
+    except Exception:
+        left = -1
+    return {"tasks": ntasks, "left": left, "submission": (submitted or result["end"]) - start, "total": result["end"] - start,
             "peak": rss.peak, "baseline": baseline, "after": after,
             "bytes_per_task": (rss.peak - baseline) / ntasks}
 
@@ -102,7 +106,7 @@ def report(label: str, r: dict[str, float]) -> None:
     print(f"{label}: {r['tasks']:,} tasks  submission {r['submission']:.2f} s  total {r['total']:.2f} s "
           f"({r['total'] / r['tasks'] * 1e6:.1f} us/task)  scheduler RSS {r['baseline'] / 2**20:.0f} MiB before, "
           f"{r['peak'] / 2**20:.0f} MiB peak, {r['after'] / 2**20:.0f} MiB after  "
-          f"-> {r['bytes_per_task']:.0f} B/task", flush=True)
+          f"-> {r['bytes_per_task']:.0f} B/task; tasks still held after release: {r['left']}", flush=True)
 
 
 def ours(n: int, poll: float) -> dict[str, float]:

@@ -46,8 +46,7 @@ def start(args: list[str], roles: list[str], timeout: float = 30.0) -> tuple[sub
                 words = line.decode().split()  # e.g. "lazyarr-scheduler clients: tcp://127.0.0.1:41234"
                 if len(words) == 3 and words[1].rstrip(":") in roles:
                     found[words[1].rstrip(":")] = words[2]
-    proc.stdout.close()  # nothing else comes on stdout; logs go to stderr (this terminal)
-    return proc, found
+    return proc, found  # stdout stays open (a few more lines may come); logs go to stderr
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -59,6 +58,7 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    proc.stdout.close()
 
 
 def inc(x: int) -> int:

@@ -163,8 +163,11 @@ def _positive_int(text: str) -> int:
 def _announce(command: str, role: str, address: str) -> None:
     """One ``<command> <role>: <address>`` line on stdout, in a single write: with stderr on the
     same pipe, a log line can then never land in the middle of it."""
-    sys.stdout.flush()
-    os.write(sys.stdout.fileno(), f"{command} {role}: {address}\n".encode())
+    try:
+        sys.stdout.flush()
+        os.write(sys.stdout.fileno(), f"{command} {role}: {address}\n".encode())
+    except (OSError, ValueError):  # nobody reads our stdout any more: the line is only informational
+        logger.debug("could not print %s %s: %s", command, role, address)
 
 
 def _add_security_arguments(parser: argparse.ArgumentParser, key_name: str) -> None:

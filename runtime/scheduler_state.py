@@ -192,6 +192,83 @@ def _collection_owner(name: str) -> str:
     return "\x00collection:" + name
 
 
+#: A protocol-5 pickle starts with PROTO 5 and a FRAME opcode with its 8-byte length: 11 bytes
+#: that differ from task to task, followed by the bytes that tasks of one graph mostly share.
+_PICKLE5_FRAME = b"\x80\x05\x95"
+_FRAME_HEADER = 11
+_SHARE_MIN = 64   # shorter common runs are not worth a shared object
+
+
+class SharedPayload:
+    """A task's pickled computation stored as a run of bytes shared with its sibling tasks
+    plus its own few bytes: ``rest[:11] + shared + rest[11:]``.
+
+    Functions pickled by value are embedded in every task that calls them (hundreds of bytes
+    each), so without this the computations of a million-task graph dominate the scheduler's
+    memory. ``bytes(payload)`` gives back the exact bytes the client sent.
+    """
+
+    __slots__ = ("shared", "rest")
+
+    def __init__(self, shared: bytes, rest: bytes):
+        self.shared = shared
+        self.rest = rest
+
+    def __bytes__(self) -> bytes:
+        rest = self.rest
+        return rest[:_FRAME_HEADER] + self.shared + rest[_FRAME_HEADER:]
+
+    def __len__(self) -> int:
+        return len(self.shared) + len(self.rest)
+
+
+def _common_run(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of ``a`` and ``b`` after their frame headers (C-speed compares)."""
+    start = _FRAME_HEADER
+    lo, hi = start, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if a[start:mid] == b[start:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo - start
+
+
+class _PayloadCompactor:
+    """Turns the payloads of one graph into :class:`SharedPayload` where neighbours share a run."""
+
+    __slots__ = ("shared", "prev")
+
+    def __init__(self) -> None:
+        self.shared: bytes | None = None
+        self.prev: bytes | None = None
+
+    def __call__(self, payload: Any) -> Any:
+        if type(payload) is not bytes or len(payload) < _FRAME_HEADER + _SHARE_MIN \
+                or payload[:3] != _PICKLE5_FRAME:
+            return payload
+        shared = self.shared
+        if shared is not None:
+            end = _FRAME_HEADER + len(shared)
+            if payload[_FRAME_HEADER:end] == shared:
+                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
+        prev = self.prev
+        self.prev = payload
+        if prev is not None:
+            n = _common_run(prev, payload)
+            if n >= _SHARE_MIN:
+                end = _FRAME_HEADER + n
+                shared = self.shared = payload[_FRAME_HEADER:end]
+                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
+        return payload
+
+
+def _payload_bytes(payload: Any) -> Any:
+    """What goes on the wire for a stored payload."""
+    return bytes(payload) if type(payload) is SharedPayload else payload
+
+
 class ReadyQueue:
     """Ready root tasks in priority order, at 8 bytes per queued task.
 
@@ -292,6 +369,7 @@ class SchedulerState:
         self._last_balance = float("-inf")
         self.stealing: dict = {}   # TaskState -> (victim, thief) WorkerStates: asked, not answered
         self.retired: set = set()  # addresses removed by retire_workers, not yet closed
+        self.nforgotten = 0        # tasks forgotten since the owner last gave memory back (trim_memory)
         self._reset_outbox()
 
     # ------------------------------------------------------------------ outbox
@@ -336,7 +414,7 @@ class SchedulerState:
             if ts.state is not PROCESSING or ts.worker is not ws:
                 continue  # cancelled or moved later in the same event
             keys.append(ts.key)
-            tasks.append(ts.payload)
+            tasks.append(_payload_bytes(ts.payload))
             prios.append(ts.priority)
             dkeys = []
             for dep in ts.deps:
@@ -669,6 +747,7 @@ class SchedulerState:
             if ts.nalive == 0 and ts.state in (RELEASED, ERRED):
                 ts.state = FORGOTTEN
                 del self.tasks[ts.key]
+                self.nforgotten += 1
                 for dep in ts.deps:
                     dep.nalive -= 1
                     if dep.nalive == 0:
@@ -836,17 +915,18 @@ class SchedulerState:
         base = self.generation << _ROOT_PRIORITY_SHIFT
         tasks_by_key = self.tasks
         new: list = []
+        compact = _PayloadCompactor()
         for i in range(n):
             key = keys[i]
             if type(key) is tuple and key and type(key[0]) is str:
                 key = (_intern(key[0]),) + key[1:]
             ts = tasks_by_key.get(key)
             if ts is None:
-                ts = TaskState(key, tasks[i], base + (priorities[i] if priorities is not None else i))
+                ts = TaskState(key, compact(tasks[i]), base + (priorities[i] if priorities is not None else i))
                 tasks_by_key[key] = ts
                 new.append((ts, dependencies[i]))
             elif ts.payload is None and not ts.flags & SCATTERED and ts.state is RELEASED:
-                ts.payload = tasks[i]
+                ts.payload = compact(tasks[i])
         broken: list = []
         for ts, dkeys in new:
             if len(dkeys) > 1:
@@ -1077,7 +1157,8 @@ class SchedulerState:
             "workers": {
                 ws.address: {"name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                              "memory": ws.metrics.get("memory"), "processing": len(ws.processing),
-                             "in_memory": len(ws.has_what), "nbytes": ws.nbytes}
+                             "in_memory": len(ws.has_what), "nbytes": ws.nbytes, "paused": ws.paused,
+                             "spilled_bytes": ws.metrics.get("spilled_bytes", 0)}
                 for ws in self.workers.values()
             },
             "tasks": len(self.tasks),

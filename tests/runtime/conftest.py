@@ -310,3 +310,26 @@ def client(local_cluster) -> Iterator:
 
     with Client(local_cluster.scheduler_address, timeout=20) as c:
         yield c
+
+
+@pytest.fixture
+def fake_batch(tmp_path, monkeypatch):
+    """Fake sbatch/squeue/scancel/qsub/qstat/qdel first on PATH, run from the test's tmp dir.
+
+    Job processes still running at the end are killed and fail the test.
+    """
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the fake batch system reads /proc")
+    from fake_batch.fakebatch import install
+
+    fake = install(str(tmp_path / "batch"))
+    monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("FAKE_BATCH_ACCOUNTS", raising=False)
+    monkeypatch.chdir(tmp_path)  # batch systems write job logs (slurm-<id>.out) where jobs are submitted
+    yield fake
+    deadline = time.monotonic() + 10  # a job cancelled just now may still be shutting down
+    while fake.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = fake.kill_all()
+    if left:
+        pytest.fail(f"job processes still running 10 s after the test (now killed): {left}")

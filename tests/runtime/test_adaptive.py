@@ -312,23 +312,6 @@ def test_client_retire_workers_drains_a_worker():
         assert client.gather(data) == {"k": "held by a"}
 
 
-@pytest.fixture
-def fake_batch(tmp_path, monkeypatch):
-    """The fake batch commands first on PATH; job processes left at the end are killed and fail the test."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the fake batch system reads /proc")
-    from fake_batch.fakebatch import install
-
-    fake = install(str(tmp_path / "batch"))
-    monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
-    yield fake
-    deadline = time.monotonic() + 15  # a job cancelled just now may still be shutting down
-    while fake.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = fake.kill_all()
-    assert not left, f"job processes still running: {left}"
-
-
 def _commands(fake):
     return [c[0] for c in fake.calls()]
 

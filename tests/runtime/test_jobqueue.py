@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from fake_batch.fakebatch import FakeBatch, install
+from fake_batch.fakebatch import FakeBatch
 from runtime import Client
 from runtime.jobqueue import JobQueueError, PBSCluster, SLURMCluster, format_walltime, interface_address, \
     parse_walltime
@@ -27,22 +27,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 MEMORY = "1GB"
 WALLTIME = "00:02:00"
-
-
-@pytest.fixture
-def fake_batch(tmp_path, monkeypatch) -> FakeBatch:
-    """The fake batch commands first on PATH; kills (and reports) job processes left at the end."""
-    fake = install(str(tmp_path / "batch"))
-    monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
-    monkeypatch.delenv("FAKE_BATCH_ACCOUNTS", raising=False)
-    monkeypatch.chdir(tmp_path)  # batch systems write job logs (slurm-<id>.out) where jobs are submitted
-    yield fake
-    deadline = time.monotonic() + 10  # a job cancelled just now may still be shutting down
-    while fake.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = fake.kill_all()
-    if left:
-        pytest.fail(f"job processes still running 10 s after the test (now killed): {left}")
 
 
 def _gone(pid: int) -> bool:

@@ -203,3 +203,13 @@ def test_no_callbacks_no_extra_requests(client, monkeypatch):
     monkeypatch.setattr(client, "_request", lambda op, *a, **k: (calls.append(op["op"]), original(op, *a, **k))[1])
     assert client.get({"x": (inc, 1)}, "x") == 2
     assert "progress" not in calls
+
+
+def test_malformed_diagnostics_ops_get_an_error_and_change_nothing(client):
+    from runtime.errors import ProtocolError
+
+    for op in ({"op": "progress"}, {"op": "progress", "pid": 1, "keys": 5},
+               {"op": "task-stream", "since": "x"}, {"op": "task-stream", "t0": "never"}):
+        with pytest.raises(ProtocolError, match="could not handle op"):
+            client._request(dict(op))
+    assert client.submit(inc, 41).result() == 42

@@ -169,7 +169,8 @@ def test_worker_spills_past_target_and_removes_its_files_on_close(tmp_path):
                 # read back transparently, by the client and by tasks
                 assert float(futures[0].result()[0]) == 0.0
                 assert c.submit(chunk_sum, futures[1]).result() == float(CHUNK)
-                _wait_until(lambda: "spilled_bytes" in scheduler.sync(lambda s: s.workers[w.address].metrics))
+                _wait_until(lambda: c.scheduler_info()["workers"][w.address]["spilled_bytes"] > 0)
+                assert c.scheduler_info()["workers"][w.address]["paused"] is False
                 del futures
             assert not os.path.exists(directory)
         finally:
