@@ -8,6 +8,10 @@ Start a cluster by hand, on one machine or across many (ssh into each and run on
 
     $ lazyarr-worker tcp://10.0.0.1:4444 --nthreads 4 --nworkers 2 --host 10.0.0.2
 
+Each worker runs under a nanny (``runtime.nannies.NannyGroup``) that restarts it when it dies and
+tells the scheduler why; ``--no-nanny`` runs it directly. ``lazyarr-scheduler --state-dir DIR``
+keeps named collections across restarts (``docs/resilience.md``).
+
 The same commands run as ``python -m runtime scheduler ...`` and ``python -m runtime worker ...``.
 Each command prints its addresses on stdout (one ``<command> <role>: <address>`` line each, so
 scripts can parse them), logs to stderr, and shuts down cleanly on SIGTERM or SIGINT (Ctrl-C).

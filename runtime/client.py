@@ -688,6 +688,9 @@ class Client:
     def _submit(self, keys: list, payloads: list, deps: list, wanted: list, workers: Any = None,
                 retries: int | None = None) -> None:
         n = len(keys)
+        if n > 1:  # the bytes tasks share (a function pickled by value) go once per message
+            share = protocol.PayloadSharer()
+            payloads = [share(p) for p in payloads]
         for start in range(0, max(n, 1), GRAPH_CHUNK):
             stop = min(n, start + GRAPH_CHUNK)
             piece = keys[start:stop]

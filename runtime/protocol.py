@@ -56,6 +56,8 @@ __all__ = [
     "MAGIC",
     "OOB_THRESHOLD",
     "Serialized",
+    "SharedPayload",
+    "PayloadSharer",
     "serialize",
     "deserialize",
     "dumps_task",
@@ -70,11 +72,14 @@ __all__ = [
 ]
 
 #: Wire protocol version: bump on any incompatible change of the header layout or of an op.
-VERSION = 1
+VERSION = 2
 MAGIC = b"LZR"
 _PREFIX = MAGIC + bytes([VERSION])
 #: msgpack ext code of a reference to out-of-band frames: payload ``struct('<II', first, count)``.
 EXT_FRAMES = 1
+#: msgpack ext code of a :class:`SharedPayload`: ``struct('<I', frame)`` + its own bytes, the
+#: shared run being out-of-band frame ``frame`` (sent once per message, however many tasks use it).
+EXT_SHARED = 2
 #: Buffers at least this large are sent as their own frames instead of inside the pickle stream.
 OOB_THRESHOLD = 64 * 1024
 
@@ -128,6 +133,87 @@ class Serialized:
 
     def __repr__(self) -> str:
         return f"<Serialized: {len(self.frames)} frames, {self.nbytes} bytes>"
+
+
+#: A protocol-5 pickle starts with PROTO 5 and a FRAME opcode with its 8-byte length: 11 bytes
+#: that differ from task to task, followed by the bytes that tasks of one graph mostly share.
+_PICKLE5_FRAME = b"\x80\x05\x95"
+_FRAME_HEADER = 11
+_SHARE_MIN = 64   # shorter common runs are not worth a shared object
+
+
+class SharedPayload:
+    """A task's pickled computation stored as a run of bytes shared with its sibling tasks
+    plus its own few bytes: ``rest[:11] + shared + rest[11:]``.
+
+    Functions pickled by value are embedded in every task that calls them (hundreds of bytes
+    each), so without this the computations of a million-task graph dominate the scheduler's
+    memory. ``bytes(payload)`` gives back the exact bytes the client sent.
+    """
+
+    __slots__ = ("shared", "rest")
+
+    def __init__(self, shared: bytes, rest: bytes):
+        self.shared = shared
+        self.rest = rest
+
+    def __bytes__(self) -> bytes:
+        rest = self.rest
+        return rest[:_FRAME_HEADER] + self.shared + rest[_FRAME_HEADER:]
+
+    def __len__(self) -> int:
+        return len(self.shared) + len(self.rest)
+
+
+def _common_run(a: bytes, b: bytes) -> int:
+    """Length of the common prefix of ``a`` and ``b`` after their frame headers (C-speed compares)."""
+    start = _FRAME_HEADER
+    lo, hi = start, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if a[start:mid] == b[start:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo - start
+
+
+class PayloadSharer:
+    """Called on the payloads of one graph, one by one: turns each into a :class:`SharedPayload`
+    where neighbours share a long run of bytes (the client before sending, the scheduler for
+    payloads that arrive whole); anything else is returned unchanged.
+
+    >>> share = PayloadSharer()
+    >>> a, b = (dumps_task((_load_function, (bytes(100), i))) for i in (1, 2))
+    >>> pa, pb = share(a), share(b)
+    >>> type(pb).__name__, bytes(pb) == b, pa is a
+    ('SharedPayload', True, True)
+    """
+
+    __slots__ = ("shared", "prev")
+
+    def __init__(self) -> None:
+        self.shared: bytes | None = None
+        self.prev: bytes | None = None
+
+    def __call__(self, payload: Any) -> Any:
+        if type(payload) is not bytes or len(payload) < _FRAME_HEADER + _SHARE_MIN \
+                or payload[:3] != _PICKLE5_FRAME:
+            return payload
+        shared = self.shared
+        if shared is not None:
+            end = _FRAME_HEADER + len(shared)
+            if payload[_FRAME_HEADER:end] == shared:
+                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
+        prev = self.prev
+        self.prev = payload
+        if prev is not None:
+            n = _common_run(prev, payload)
+            if n >= _SHARE_MIN:
+                end = _FRAME_HEADER + n
+                shared = self.shared = payload[_FRAME_HEADER:end]
+                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
+        return payload
 
 
 def _nbytes(frame: Any) -> int:
@@ -236,6 +322,8 @@ def deserialize(payload: bytes | Serialized | Any) -> Any:
     if type(payload) is Serialized:
         frames = payload.frames
         return pickle.loads(_buffer(frames[0]), buffers=[_buffer(f) for f in frames[1:]])
+    if type(payload) is SharedPayload:
+        payload = bytes(payload)
     return pickle.loads(_buffer(payload))
 
 
@@ -402,12 +490,19 @@ def encode(ops: Iterable[dict]) -> list:
     True
     """
     frames: list = [b""]
+    shared_frames: dict = {}   # id of a shared run -> its frame
 
     def default(obj: Any) -> Any:
         if type(obj) is Serialized:
             first = len(frames) - 1
             frames.extend(obj.frames)
             return msgpack.ExtType(EXT_FRAMES, struct.pack("<II", first, len(obj.frames)))
+        if type(obj) is SharedPayload:
+            index = shared_frames.get(id(obj.shared))
+            if index is None:
+                index = shared_frames[id(obj.shared)] = len(frames) - 1
+                frames.append(obj.shared)
+            return msgpack.ExtType(EXT_SHARED, struct.pack("<I", index) + obj.rest)
         if isinstance(obj, (set, frozenset)):
             return list(obj)
         raise TypeError(f"cannot put a {type(obj).__name__} in a control message")
@@ -434,8 +529,17 @@ def decode(frames: Sequence) -> tuple:
     if version != VERSION:
         raise VersionMismatchError(VERSION, version, _peer_error_text(head[4:]))
     payload_frames = frames[1:]
+    shared: dict = {}   # frame index -> its bytes, one object for all the tasks sharing it
 
     def ext_hook(code: int, data: bytes) -> Any:
+        if code == EXT_SHARED and len(data) >= 4:
+            (index,) = struct.unpack_from("<I", data)
+            run = shared.get(index)
+            if run is None:
+                if index >= len(payload_frames):
+                    raise ProtocolError(f"message refers to frame {index} but has {len(payload_frames)}")
+                run = shared[index] = bytes(_buffer(payload_frames[index]))
+            return SharedPayload(run, data[4:])
         if code != EXT_FRAMES or len(data) != 8:
             raise ProtocolError(f"unknown msgpack extension {code}")
         first, count = struct.unpack("<II", data)

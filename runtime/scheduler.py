@@ -310,8 +310,8 @@ class Scheduler:
                     self._run_calls()
                 now = time.monotonic()
                 self._check_liveness(now)
-                if self.state.nforgotten >= _TRIM_AFTER:
-                    self.state.nforgotten = 0
+                if self.state.nforgotten >= _TRIM_AFTER:  # a large graph was forgotten
+                    self.state.shrink()
                     trim_memory()
                 due = self.state.balance_due
                 if due is not None and now >= due:

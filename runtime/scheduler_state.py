@@ -54,6 +54,7 @@ from typing import Any, Iterable, Sequence
 from concurrent.futures import CancelledError
 
 from .errors import KilledWorker, LostDataError, MissingDependencyError
+from .protocol import PayloadSharer, SharedPayload
 
 __all__ = ["SchedulerState", "TaskState", "WorkerState", "ClientState",
            "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN"]
@@ -190,78 +191,6 @@ def _priority(ts: TaskState) -> int:
 
 def _collection_owner(name: str) -> str:
     return "\x00collection:" + name
-
-
-#: A protocol-5 pickle starts with PROTO 5 and a FRAME opcode with its 8-byte length: 11 bytes
-#: that differ from task to task, followed by the bytes that tasks of one graph mostly share.
-_PICKLE5_FRAME = b"\x80\x05\x95"
-_FRAME_HEADER = 11
-_SHARE_MIN = 64   # shorter common runs are not worth a shared object
-
-
-class SharedPayload:
-    """A task's pickled computation stored as a run of bytes shared with its sibling tasks
-    plus its own few bytes: ``rest[:11] + shared + rest[11:]``.
-
-    Functions pickled by value are embedded in every task that calls them (hundreds of bytes
-    each), so without this the computations of a million-task graph dominate the scheduler's
-    memory. ``bytes(payload)`` gives back the exact bytes the client sent.
-    """
-
-    __slots__ = ("shared", "rest")
-
-    def __init__(self, shared: bytes, rest: bytes):
-        self.shared = shared
-        self.rest = rest
-
-    def __bytes__(self) -> bytes:
-        rest = self.rest
-        return rest[:_FRAME_HEADER] + self.shared + rest[_FRAME_HEADER:]
-
-    def __len__(self) -> int:
-        return len(self.shared) + len(self.rest)
-
-
-def _common_run(a: bytes, b: bytes) -> int:
-    """Length of the common prefix of ``a`` and ``b`` after their frame headers (C-speed compares)."""
-    start = _FRAME_HEADER
-    lo, hi = start, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) >> 1
-        if a[start:mid] == b[start:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo - start
-
-
-class _PayloadCompactor:
-    """Turns the payloads of one graph into :class:`SharedPayload` where neighbours share a run."""
-
-    __slots__ = ("shared", "prev")
-
-    def __init__(self) -> None:
-        self.shared: bytes | None = None
-        self.prev: bytes | None = None
-
-    def __call__(self, payload: Any) -> Any:
-        if type(payload) is not bytes or len(payload) < _FRAME_HEADER + _SHARE_MIN \
-                or payload[:3] != _PICKLE5_FRAME:
-            return payload
-        shared = self.shared
-        if shared is not None:
-            end = _FRAME_HEADER + len(shared)
-            if payload[_FRAME_HEADER:end] == shared:
-                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
-        prev = self.prev
-        self.prev = payload
-        if prev is not None:
-            n = _common_run(prev, payload)
-            if n >= _SHARE_MIN:
-                end = _FRAME_HEADER + n
-                shared = self.shared = payload[_FRAME_HEADER:end]
-                return SharedPayload(shared, payload[:_FRAME_HEADER] + payload[end:])
-        return payload
 
 
 def _payload_bytes(payload: Any) -> Any:
@@ -915,7 +844,7 @@ class SchedulerState:
         base = self.generation << _ROOT_PRIORITY_SHIFT
         tasks_by_key = self.tasks
         new: list = []
-        compact = _PayloadCompactor()
+        compact = PayloadSharer()
         for i in range(n):
             key = keys[i]
             if type(key) is tuple and key and type(key[0]) is str:
@@ -1012,6 +941,17 @@ class SchedulerState:
                     self._unwant(cs, ts, release)
             self._release(release)
         return self._flush()
+
+    def shrink(self) -> None:
+        """Let go of the room a large forgotten graph left behind (the owner calls this when
+        :attr:`nforgotten` is large, then gives the memory back to the system): a dict or set
+        keeps its table after its items are deleted, 40 MB for a million tasks."""
+        self.nforgotten = 0
+        self.tasks = dict(self.tasks)
+        for ws in self.workers.values():
+            ws.has_what = set(ws.has_what)
+            ws.processing = set(ws.processing)
+        self.unrunnable = set(self.unrunnable)
 
     def client_removed(self, client: str) -> list:
         """A client closed or timed out: drop everything it wanted."""

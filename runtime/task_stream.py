@@ -86,8 +86,10 @@ class TaskStream:
             return  # an older worker, or a malformed report: nothing to draw
         self._pending.append((worker, keys, nbytes, starts, stops, threads))
         self._npending += len(keys)
-        if self._npending > self.maxlen:
-            self.aggregate()  # nobody has been reading: keep memory bounded
+        if self._npending > self.maxlen >> 4:
+            # nobody has been reading: keep memory bounded (a raw batch holds a task's key, times
+            # and sizes as separate objects; 100,000 of them cost the scheduler ~25 MB at peak)
+            self.aggregate()
 
     def transferred(self, worker: str, nbytes: Sequence) -> None:
         """``worker`` received copies of data (from a peer, or scattered by a client)."""
