@@ -314,7 +314,7 @@ def client(local_cluster) -> Iterator:
 
 @pytest.fixture
 def fake_batch(tmp_path, monkeypatch):
-    """Fake sbatch/squeue/scancel/qsub/qstat/qdel first on PATH, run from the test's tmp dir.
+    """Fake sbatch/squeue/scancel/qsub/qstat/qdel first on PATH.
 
     Job processes still running at the end are killed and fail the test.
     """
@@ -325,7 +325,6 @@ def fake_batch(tmp_path, monkeypatch):
     fake = install(str(tmp_path / "batch"))
     monkeypatch.setenv("PATH", fake.bin_dir + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.delenv("FAKE_BATCH_ACCOUNTS", raising=False)
-    monkeypatch.chdir(tmp_path)  # batch systems write job logs (slurm-<id>.out) where jobs are submitted
     yield fake
     deadline = time.monotonic() + 10  # a job cancelled just now may still be shutting down
     while fake.alive() and time.monotonic() < deadline:

@@ -7,16 +7,11 @@ import os
 import sys
 import time
 
-import cloudpickle
 import pytest
 
 from runtime import Client, LocalCluster
 from runtime.adaptive import AdaptivePolicy, SchedulerLoad, WorkerLoad, parse_seconds, scheduler_load
 from runtime.scheduler_state import MEMORY, SchedulerState
-
-# Batch jobs start their workers in the test's tmp dir, where this module cannot be imported by
-# name: the functions these tests send to workers travel by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 W1, W2, W3 = "tcp://127.0.0.1:1001", "tcp://127.0.0.1:1002", "tcp://127.0.0.1:1003"
 

@@ -25,6 +25,12 @@ from runtime.jobqueue import JobQueueError, PBSCluster, SLURMCluster, format_wal
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fake batch system reads /proc")
 
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """Batch systems write job logs (slurm-<id>.out) where jobs are submitted: not in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
 MEMORY = "1GB"
 WALLTIME = "00:02:00"
 
