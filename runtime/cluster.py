@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .cli import normalize_address, parse_memory_limit
+from .cluster_base import SchedulerOwner
 
 __all__ = ["LocalCluster", "WorkerProcess", "default_sizes", "scheduler_workers"]
 
@@ -371,7 +372,7 @@ def _close_workers(workers: list, timeout: float) -> None:
         w.join(max(0.5, deadline - time.monotonic()))
 
 
-class LocalCluster:
+class LocalCluster(SchedulerOwner):
     """A scheduler and workers on this machine, started now and closed by :meth:`close`.
 
     Parameters
@@ -447,34 +448,9 @@ class LocalCluster:
     # -- addresses and members ---------------------------------------------------------------
 
     @property
-    def scheduler(self) -> Any:
-        """The in-process :class:`~runtime.scheduler.Scheduler`."""
-        return self._resources.scheduler
-
-    @property
-    def scheduler_address(self) -> str:
-        """The address clients connect to, ``tcp://127.0.0.1:PORT``."""
-        return self.scheduler.address_to_clients
-
-    @property
-    def scheduler_address_to_workers(self) -> str:
-        """The address workers connect to (to add workers by hand: ``lazyarr-worker <this>``)."""
-        return self.scheduler.address_to_workers
-
-    @property
-    def dashboard_link(self) -> str | None:
-        """The URL of the scheduler's dashboard, None if it has none."""
-        return self.scheduler.dashboard_link
-
-    @property
     def workers(self) -> dict[str, Any]:
         """The running workers by name: :class:`WorkerProcess` handles, or in-process workers."""
         return dict(self._resources.workers)
-
-    @property
-    def status(self) -> str:
-        """``'running'`` or ``'closed'``."""
-        return "closed" if self._resources.closed else "running"
 
     # -- scaling -------------------------------------------------------------------------------
 
@@ -561,19 +537,6 @@ class LocalCluster:
 
     # -- lifetime ------------------------------------------------------------------------------
 
-    def adapt(self, minimum: int = 0, maximum: int | None = None, interval: Any = "1s", wait_count: int = 3,
-              target_duration: Any = "5s") -> Any:
-        """Scale between ``minimum`` and ``maximum`` workers as the load changes: more when tasks
-        queue (about ``target_duration`` of work per thread), fewer when workers stay idle for
-        ``wait_count`` checks ``interval`` apart, moving the data a worker holds before it goes
-        (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
-        :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
-        """
-        from .adaptive import adapt
-
-        return adapt(self, minimum=minimum, maximum=maximum, interval=interval, wait_count=wait_count,
-                     target_duration=target_duration)
-
     def close(self, timeout: float = WORKER_CLOSE_TIMEOUT) -> None:
         """Close every worker (joining processes and threads), then the scheduler. Idempotent."""
         from .adaptive import stop_adapting
@@ -582,12 +545,6 @@ class LocalCluster:
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)
-
-    def __enter__(self) -> "LocalCluster":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         if self._resources.closed:

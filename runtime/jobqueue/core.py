@@ -35,6 +35,7 @@ from lazyarr.utils import format_bytes, parse_bytes
 
 from ..cli import normalize_address
 from ..cluster import scheduler_workers
+from ..cluster_base import SchedulerOwner
 
 __all__ = ["JobQueueCluster", "JobQueueError", "parse_walltime", "format_walltime", "interface_address",
            "run_batch_command", "check_batch_command", "job_of_worker"]
@@ -212,7 +213,7 @@ class _Resources:
 # The cluster
 
 
-class JobQueueCluster:
+class JobQueueCluster(SchedulerOwner):
     """Base class: a scheduler here, workers in batch jobs. Use a subclass (SLURM, PBS).
 
     Parameters
@@ -308,26 +309,6 @@ class JobQueueCluster:
         self._resources.scheduler = _start_scheduler(scheduler_options)
 
     # -- addresses and members ---------------------------------------------------------------
-
-    @property
-    def scheduler(self) -> Any:
-        """The in-process :class:`~runtime.scheduler.Scheduler`."""
-        return self._resources.scheduler
-
-    @property
-    def scheduler_address(self) -> str:
-        """The address clients connect to: ``Client(cluster)`` or ``Client(cluster.scheduler_address)``."""
-        return self.scheduler.address_to_clients
-
-    @property
-    def scheduler_address_to_workers(self) -> str:
-        """The address the jobs' workers connect to."""
-        return self.scheduler.address_to_workers
-
-    @property
-    def status(self) -> str:
-        """``'running'`` or ``'closed'``."""
-        return "closed" if self._resources.closed else "running"
 
     @property
     def jobs(self) -> dict[str, str]:
@@ -554,19 +535,6 @@ class JobQueueCluster:
 
     # -- lifetime ------------------------------------------------------------------------------
 
-    def adapt(self, minimum: int = 0, maximum: int | None = None, interval: Any = "1s", wait_count: int = 3,
-              target_duration: Any = "5s") -> Any:
-        """Scale between ``minimum`` and ``maximum`` workers as the load changes: more when tasks
-        queue (about ``target_duration`` of work per thread), fewer when workers stay idle for
-        ``wait_count`` checks ``interval`` apart, moving the data a worker holds before it goes
-        (docs/adaptive.md). Replaces an earlier ``adapt``. Returns the
-        :class:`~runtime.adaptive.Adaptive`, whose ``stop()`` ends it; ``close()`` ends it too.
-        """
-        from ..adaptive import adapt
-
-        return adapt(self, minimum=minimum, maximum=maximum, interval=interval, wait_count=wait_count,
-                     target_duration=target_duration)
-
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Cancel every job, give their workers ``timeout`` seconds to leave, close the scheduler.
 
@@ -579,12 +547,6 @@ class JobQueueCluster:
         if self._finalizer.alive:
             self._finalizer.detach()
             self._resources.close(timeout)
-
-    def __enter__(self) -> "JobQueueCluster":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         name = type(self).__name__

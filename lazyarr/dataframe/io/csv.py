@@ -109,6 +109,11 @@ def _parse(data: Any, kwargs: dict, engine: str) -> pd.DataFrame:
 def _read_csv_block(path: str, start: int, end: int, header: bytes, header_len: int, kwargs: dict, engine: str,
                     meta: pd.DataFrame, pinned: dict, where: str, first: bool) -> pd.DataFrame:
     kw = dict(kwargs)
+    if engine == "c":
+        # One pass over the whole block instead of 256 KiB chunks: the C parser then spends far more
+        # of its time with the GIL released, so blocks on the thread pool really overlap (and the
+        # whole block's dtypes are inferred at once, as meta checking expects).
+        kw.setdefault("low_memory", False)
     whole_file = start == 0 and end >= os.path.getsize(path)
     if whole_file:
         data: Any = path  # let the parser read the file itself: no copy through Python bytes
@@ -161,7 +166,8 @@ def read_csv(urlpath: Any, blocksize: int | str | None = "64MiB", sample: int = 
     Each file is split into ``blocksize`` byte blocks (``None``: one block per file) cut at line
     boundaries; every block is one partition. Other keyword arguments go to
     :func:`pandas.read_csv`. ``engine`` is pandas' ``'c'`` parser unless given (``'pyarrow'`` is
-    accepted when pyarrow is installed and the options allow it).
+    accepted when pyarrow is installed and the options allow it). The C parser reads each block
+    in one pass (``low_memory=False`` unless given), which parallelises better on threads.
 
     Errors name the file and byte range: a row with too many fields raises :class:`CSVParseError`,
     a block whose dtypes differ from the meta raises ``MetaMismatchError`` with the ``dtype=`` fix.

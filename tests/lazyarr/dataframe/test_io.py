@@ -96,6 +96,28 @@ def test_read_csv_pins_float_and_string_columns(tmp_path):
     assert_eq(ddf, pd.read_csv(path), check_index=False)
 
 
+@pytest.mark.parametrize("blocksize", [None, 3000])
+@pytest.mark.parametrize("parse_dates", [None, ["when"]])
+def test_read_csv_same_frame_as_pandas(tmp_path, blocksize, parse_dates):
+    # exactly pandas.read_csv of the whole file: values, NaNs, missing strings, dtypes, dates
+    rs = np.random.RandomState(3)
+    n = 500
+    df = pd.DataFrame({"i": rs.randint(-50, 50, n), "f": rs.randn(n).round(4),
+                       "s": rs.choice(["a", "bb", "c d", "é"], n),
+                       "when": pd.date_range("2024-01-01", periods=n, freq="37min").astype(str)})
+    df.loc[df.index[::7], "f"] = np.nan
+    df.loc[df.index[::5], "s"] = None
+    path = tmp_path / "mixed.csv"
+    df.to_csv(path, index=False)
+    kwargs = {"parse_dates": parse_dates} if parse_dates else {}
+    ddf = dd.read_csv(str(path), blocksize=blocksize, **kwargs)
+    assert ddf.npartitions == (1 if blocksize is None else ddf.npartitions) and (blocksize is None or ddf.npartitions > 2)
+    got = ddf.compute(scheduler="threads").reset_index(drop=True)
+    expect = pd.read_csv(path, **kwargs)
+    pd.testing.assert_frame_equal(got, expect, check_exact=True)
+    pd.testing.assert_series_equal(ddf.dtypes, expect.dtypes)
+
+
 @pytest.mark.parametrize("single_file", [False, True])
 def test_to_csv_roundtrip(tmp_path, pdf, single_file):
     ddf = dd.from_pandas(pdf[["i", "f", "s"]], npartitions=3)
