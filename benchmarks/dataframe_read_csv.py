@@ -2,7 +2,8 @@
 
 References in the same run: pandas (``read_csv`` of each file, concat, groupby-sum) and Dask
 (``[bench]`` extra), when importable. The files are written once to a temporary directory
-(or ``--dir``). Prints the best of ``--repeat`` runs and the ratios.
+(or ``--dir``). Runs the contenders in turn ``--repeat`` times and prints the median of each
+(``--best``: the best) and the ratios.
 
     python benchmarks/dataframe_read_csv.py
     python benchmarks/dataframe_read_csv.py --rows 200000 --repeat 2
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 
 import numpy as np
@@ -39,7 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2 * 10**6)
     parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--best", action="store_true", help="report the best time instead of the median")
     parser.add_argument("--dir", default=None, help="where to write the CSV files (default: a temporary dir)")
     args = parser.parse_args()
 
@@ -50,7 +53,8 @@ def main() -> None:
         os.makedirs(directory, exist_ok=True)
         paths = write_files(directory, args.rows, args.files)
         size = sum(os.path.getsize(p) for p in paths)
-        print(f"{args.rows:,} rows in {args.files} files ({size / 2**20:.0f} MiB), best of {args.repeat}")
+        print(f"{args.rows:,} rows in {args.files} files ({size / 2**20:.0f} MiB), "
+              f"{'best' if args.best else 'median'} of {args.repeat} interleaved runs")
 
         def run_pandas():
             return pd.concat([pd.read_csv(p) for p in paths]).groupby("key").sum()
@@ -66,7 +70,7 @@ def main() -> None:
             dask = None
         if dask is not None:
             funcs["dask"] = lambda: ddask.read_csv(paths).groupby("key").sum().compute(scheduler="threads")
-        timings = race(args.repeat, funcs)
+        timings = race(args.repeat, funcs, stat=min if args.best else statistics.median)
         t_pandas, expect = timings["pandas"]
         t_ours, got = timings["ours"]
         pd.testing.assert_frame_equal(got, expect, check_exact=False)

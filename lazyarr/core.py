@@ -22,7 +22,7 @@ This module knows nothing of collections or schedulers; they all build on it.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [

@@ -23,7 +23,6 @@ from __future__ import annotations
 import multiprocessing as _mp
 from multiprocessing import context as _mp_context
 from multiprocessing import spawn as _mp_spawn
-import os
 import pickle
 import random
 import sys

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from .errors import (AuthenticationError, CancelledError, ClientClosedError, Con
 from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
 from .security import HANDSHAKE_FAILED
+from .waker import Waker
 
 __all__ = ["Client", "default_client"]
 
@@ -228,9 +228,7 @@ class Client:
         # the I/O thread watches for them until the scheduler's welcome.
         self._monitor = self._sock.get_monitor_socket(HANDSHAKE_FAILED)
         self._sock.connect(address)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
+        self._waker = Waker()
         self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-client-{self.id[7:15]}", daemon=True)
         self._closed = False
         self._thread.start()
@@ -296,11 +294,7 @@ class Client:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._ctx.term()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._waker.close()
         self._fail_everything(ClientClosedError(f"client {self.id} is closed"))
 
     def _fail_everything(self, error: BaseException) -> None:
@@ -383,10 +377,7 @@ class Client:
     # ------------------------------------------------------------------ I/O thread
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except (OSError, ValueError):
-            pass
+        self._waker.wake()
 
     def _send(self, op: dict) -> None:
         self._outbox.append(op)
@@ -395,7 +386,7 @@ class Client:
     def _io_loop(self) -> None:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._waker.fd, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
         last_heard = time.monotonic()
         next_beat = last_heard + self._heartbeat_interval
@@ -409,12 +400,8 @@ class Client:
                     break
                 wait = max(0.0, next_beat - time.monotonic())
                 events = dict(poller.poll(int(wait * 1000) + 1))
-                if self._wake_r in events:
-                    try:
-                        while os.read(self._wake_r, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
+                if self._waker.fd in events:
+                    self._waker.drain()
                 if self._sock in events:
                     last_heard = time.monotonic()
                     if self._gone is not None:

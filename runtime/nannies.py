@@ -32,6 +32,7 @@ import zmq
 from . import protocol
 from .errors import ProtocolError
 from .nanny import Nanny
+from .waker import Waker
 
 __all__ = ["NannyGroup"]
 
@@ -66,9 +67,7 @@ class NannyGroup:
         if security is not None:
             security.configure_client(self._sock, "the nanny")
         self._sock.connect(scheduler)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._waker = Waker()
         self.nannies: list[Nanny] = []
         self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-nannies-{self.id[-8:]}", daemon=True)
         self._thread.start()
@@ -110,11 +109,7 @@ class NannyGroup:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._ctx.term()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._waker.close()
 
     # ------------------------------------------------------------------ I/O thread
 
@@ -126,10 +121,7 @@ class NannyGroup:
             self._wake()
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except (OSError, ValueError):
-            pass
+        self._waker.wake()
 
     def _send(self, ops: list) -> None:
         try:
@@ -140,7 +132,7 @@ class NannyGroup:
     def _io_loop(self) -> None:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._waker.fd, zmq.POLLIN)
         next_hello = 0.0
         try:
             while not self._closing:
@@ -149,12 +141,8 @@ class NannyGroup:
                     self._send([{"op": "nanny-hello", "workers": len(self.nannies)}])
                     next_hello = now + HELLO_INTERVAL
                 events = dict(poller.poll(int(max(0.0, next_hello - time.monotonic()) * 1000) + 1))
-                if self._wake_r in events:
-                    try:
-                        while os.read(self._wake_r, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
+                if self._waker.fd in events:
+                    self._waker.drain()
                 ops = []
                 while True:
                     try:

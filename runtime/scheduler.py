@@ -30,6 +30,7 @@ from .liveness import Liveness
 from .scheduler_state import SchedulerState
 from .task_stream import TaskStream
 from .security import HANDSHAKE_FAILED, Security, check_dashboard_listen, check_listen, log_handshake_failure
+from .waker import Waker
 
 __all__ = ["Scheduler"]
 
@@ -174,9 +175,7 @@ class Scheduler:
                                      else config.get("runtime.heartbeat-interval"))
         self._garbage_log = protocol.RateLimitedLog(logger)
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
+        self._waker = Waker()
         self._closing = False
         self._closed = False
         self.messages_dropped = 0
@@ -258,26 +257,19 @@ class Scheduler:
             logger.error("scheduler thread did not stop within %s s", timeout)
         else:
             self._ctx.term()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._waker.close()
         logger.info("scheduler at %s closed", self.address_to_clients)
 
     # ------------------------------------------------------------------ loop
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except (OSError, ValueError):
-            pass
+        self._waker.wake()
 
     def _run(self) -> None:
         poller = zmq.Poller()
         poller.register(self._to_workers, zmq.POLLIN)
         poller.register(self._to_clients, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._waker.fd, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
         if self._client_monitor is not None:
             poller.register(self._client_monitor, zmq.POLLIN)
@@ -301,12 +293,8 @@ class Scheduler:
                     self._read_monitor()
                 if self._client_monitor is not None and self._client_monitor in events:
                     self._read_client_monitor()
-                if self._wake_r in events:
-                    try:
-                        while os.read(self._wake_r, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
+                if self._waker.fd in events:
+                    self._waker.drain()
                     self._run_calls()
                 now = time.monotonic()
                 self._check_liveness(now)

@@ -783,14 +783,10 @@ class Worker:
             return
         if op["op"] != "get-data":
             raise ProtocolError(f"unknown peer op {op['op']!r}")
-        t0 = time.monotonic()
         values, missing, errors = self._serialize_keys(op["keys"])
         reply = {"op": "data", "rid": op["rid"], "keys": [k for k, _ in values], "values": [v for _, v in values],
                  "missing": missing, "errors": [[k, v] for k, v in errors]}
         self._safe_send(self._peers_in, [ident, *protocol.encode([reply])])
-        if os.environ.get("LZTRACE"):  # TEMP
-            with open(f"/tmp/perf/trace.{os.getpid()}", "a") as f:
-                f.write(f"{time.time():.4f} serve {time.monotonic() - t0:.4f}\n")
 
     def _peer(self, address: str) -> zmq.Socket:
         sock = self._peer_socks.get(address)
@@ -827,9 +823,6 @@ class Worker:
             raise ProtocolError(f"unknown op {op['op']!r} from a peer")
         request = self._requests.pop(op["rid"], None)
         peer = request[0] if request else None
-        if os.environ.get("LZTRACE"):  # TEMP
-            with open(f"/tmp/perf/trace.{os.getpid()}", "a") as f:
-                f.write(f"{time.time():.4f} fetch-rtt {time.monotonic() - request[2]:.4f}\n")
         received = []
         for key, value in zip(op["keys"], op["values"]):
             try:

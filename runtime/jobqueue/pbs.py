@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from .core import ENDING, PENDING, RUNNING, JobQueueCluster, JobQueueError

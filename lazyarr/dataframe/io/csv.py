@@ -117,12 +117,15 @@ def _read_csv_block(path: str, start: int, end: int, header: bytes, header_len: 
     whole_file = start == 0 and end >= os.path.getsize(path)
     if whole_file:
         data: Any = path  # let the parser read the file itself: no copy through Python bytes
+        if engine == "c":
+            kw.setdefault("memory_map", True)  # fewer GIL-holding read() calls than a file object
     else:
         body = _read_block_bytes(path, start, end, header_len)
         if not body.strip():
             return meta
         data = header + body
         kw.pop("skiprows", None)
+        kw.pop("memory_map", None)  # pandas refuses it for in-memory buffers
     if pinned:
         dtype = dict(kw.get("dtype") or {}) if isinstance(kw.get("dtype"), dict) or kw.get("dtype") is None else None
         if dtype is not None:
@@ -197,7 +200,7 @@ def read_csv(urlpath: Any, blocksize: int | str | None = "64MiB", sample: int = 
     if len(head) == sample:
         cut = head.rfind(b"\n")
         head = head[: cut + 1] if cut > 0 else head
-    sample_kw = {k: v for k, v in kwargs.items() if k != "dtype" or v is not None}
+    sample_kw = {k: v for k, v in kwargs.items() if (k != "dtype" or v is not None) and k != "memory_map"}
     try:
         sample_df = pd.read_csv(io.BytesIO(head), **sample_kw)
     except Exception as e:

@@ -111,11 +111,14 @@ def test_read_csv_same_frame_as_pandas(tmp_path, blocksize, parse_dates):
     df.to_csv(path, index=False)
     kwargs = {"parse_dates": parse_dates} if parse_dates else {}
     ddf = dd.read_csv(str(path), blocksize=blocksize, **kwargs)
-    assert ddf.npartitions == (1 if blocksize is None else ddf.npartitions) and (blocksize is None or ddf.npartitions > 2)
+    assert ddf.npartitions == 1 if blocksize is None else ddf.npartitions > 2
     got = ddf.compute(scheduler="threads").reset_index(drop=True)
     expect = pd.read_csv(path, **kwargs)
     pd.testing.assert_frame_equal(got, expect, check_exact=True)
     pd.testing.assert_series_equal(ddf.dtypes, expect.dtypes)
+    # the user's own parser options win over ours, and memory_map works whether or not a block is split
+    mapped = dd.read_csv(str(path), blocksize=blocksize, memory_map=True, low_memory=True, **kwargs)
+    pd.testing.assert_frame_equal(mapped.compute().reset_index(drop=True), expect, check_exact=True)
 
 
 @pytest.mark.parametrize("single_file", [False, True])
