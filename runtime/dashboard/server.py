@@ -106,7 +106,8 @@ class Dashboard:
         self.port = server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.link = f"http://{shown}:{self.port}/status"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+        # shutdown() waits up to one poll interval: keep it short so closing a cluster is quick.
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"lazyarr-dashboard-{self.port}", daemon=True)
         self._thread.start()
         self._closed = False
