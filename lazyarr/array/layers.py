@@ -90,7 +90,52 @@ class Fused:
 # Blockwise layers
 # --------------------------------------------------------------------------------------------
 
-class Blockwise(Mapping):
+class _BlockKeys(Mapping):
+    """A graph layer whose keys are ``(name, i, j, ...)`` over ``numblocks``; subclasses give
+    the task of block ``idx`` with ``_task(idx)``. Layers compare by identity (they are large)."""
+
+    __slots__ = ("name", "numblocks", "_len")
+
+    def _set_blocks(self, name: str, numblocks: Iterable) -> None:
+        self.name = name
+        self.numblocks = tuple(int(n) for n in numblocks)
+        n = 1
+        for b in self.numblocks:
+            n *= b
+        self._len = n
+
+    def _task(self, idx: tuple) -> Any:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator:
+        name = self.name
+        for idx in product(*map(range, self.numblocks)):
+            yield (name,) + idx
+
+    def __contains__(self, key: Any) -> bool:
+        if type(key) is not tuple or len(key) != len(self.numblocks) + 1 or key[0] != self.name:
+            return False
+        for i, n in zip(key[1:], self.numblocks):  # a plain loop: this runs for every key looked up
+            if type(i) is not int or not 0 <= i < n:
+                return False
+        return True
+
+    def __getitem__(self, key: Any) -> Any:
+        if key not in self:
+            raise KeyError(key)
+        return self._task(key[1:])
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other
+
+
+class Blockwise(_BlockKeys):
     """Symbolic layer ``out[idx] = func(*args(idx))`` over the blocks of an output array.
 
     ``out_ind`` names the output dimensions (a tuple of hashable index labels) and ``numblocks``
@@ -105,12 +150,11 @@ class Blockwise(Mapping):
     * ``('lit', value)``: the same literal for every block.
     """
 
-    __slots__ = ("name", "out_ind", "numblocks", "func", "args", "_dims", "_len")
+    __slots__ = ("out_ind", "func", "args", "_dims")
 
     def __init__(self, name: str, out_ind: tuple, numblocks: tuple, func: Callable, args: list):
-        self.name = name
+        self._set_blocks(name, numblocks)
         self.out_ind = tuple(out_ind)
-        self.numblocks = tuple(int(n) for n in numblocks)
         if len(self.out_ind) != len(self.numblocks):
             raise ValueError(f"out_ind {self.out_ind} and numblocks {self.numblocks} differ in length")
         self.func = func
@@ -128,38 +172,9 @@ class Blockwise(Mapping):
                     else:
                         dims[label] = n
         self._dims = dims
-        n = 1
-        for b in self.numblocks:
-            n *= b
-        self._len = n
 
-    # -- Mapping ---------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator:
-        name = self.name
-        for idx in product(*map(range, self.numblocks)):
-            yield (name,) + idx
-
-    def __contains__(self, key: Any) -> bool:
-        if type(key) is not tuple or len(key) != len(self.numblocks) + 1 or key[0] != self.name:
-            return False
-        for i, n in zip(key[1:], self.numblocks):
-            if type(i) is not int or not 0 <= i < n:
-                return False
-        return True
-
-    def __getitem__(self, key: Any) -> Any:
-        if key not in self:
-            raise KeyError(key)
-        return self.task(key[1:])
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: Any) -> bool:
-        return self is other
+    def _task(self, idx: tuple) -> Any:
+        return self.task(idx)
 
     # -- tasks -----------------------------------------------------------------------------
     def contracted(self) -> list:
@@ -273,47 +288,22 @@ class Blockwise(Mapping):
         return f"Blockwise<{self.name}: {funcname(self.func)}, {self._len} tasks>"
 
 
-class BlockLayer(Mapping):
+class BlockLayer(_BlockKeys):
     """A layer whose keys are ``(name, *idx)`` over ``numblocks`` and tasks come from ``task_fn(idx)``.
 
     ``reads`` optionally names layers this layer reads *entirely* (every block), which lets the
     optimizer skip scanning the tasks for dependencies when the whole layer is needed.
     """
 
-    __slots__ = ("name", "numblocks", "task_fn", "reads", "_len")
+    __slots__ = ("task_fn", "reads")
 
     def __init__(self, name: str, numblocks: tuple, task_fn: Callable[[tuple], Any], reads: Iterable = ()):
-        self.name = name
-        self.numblocks = tuple(int(n) for n in numblocks)
+        self._set_blocks(name, numblocks)
         self.task_fn = task_fn
         self.reads = frozenset(reads)
-        n = 1
-        for b in self.numblocks:
-            n *= b
-        self._len = n
 
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator:
-        for idx in product(*map(range, self.numblocks)):
-            yield (self.name,) + idx
-
-    def __contains__(self, key: Any) -> bool:
-        if type(key) is not tuple or len(key) != len(self.numblocks) + 1 or key[0] != self.name:
-            return False
-        return all(type(i) is int and 0 <= i < n for i, n in zip(key[1:], self.numblocks))
-
-    def __getitem__(self, key: Any) -> Any:
-        if key not in self:
-            raise KeyError(key)
-        return self.task_fn(key[1:])
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: Any) -> bool:
-        return self is other
+    def _task(self, idx: tuple) -> Any:
+        return self.task_fn(idx)
 
     def materialize(self) -> dict:
         """All tasks as a dict."""
