@@ -297,11 +297,13 @@ class Client:
         self._waker.close()
         self._fail_everything(ClientClosedError(f"client {self.id} is closed"))
 
-    def _fail_everything(self, error: BaseException) -> None:
+    def _fail_everything(self, error: BaseException, finished_too: bool = False) -> None:
+        """Fail every request in flight and every future not yet done (with ``finished_too``,
+        finished ones as well, except those cancelled)."""
         callbacks = []
         with self._lock:
             for state in self._states.values():
-                if not state.event.is_set():
+                if (state.status != CANCELLED) if finished_too else not state.event.is_set():
                     state.fail(exception=error)
                     callbacks.extend(state.callbacks)
                     state.callbacks = []
@@ -323,19 +325,7 @@ class Client:
         error = SchedulerRestartedError(
             f"the scheduler at {self.address} restarted, losing the work this client had submitted; "
             f"submit it again (named collections survive if it runs with --state-dir)")
-        callbacks = []
-        with self._lock:
-            for state in self._states.values():
-                if state.status != CANCELLED:
-                    state.fail(exception=error)
-                    callbacks.extend(state.callbacks)
-                    state.callbacks = []
-            for pending in self._pending.values():
-                pending.ok = False
-                pending.value = error
-                pending.event.set()
-        for fn, fut in callbacks:
-            _run_callback(fn, fut)
+        self._fail_everything(error, finished_too=True)
 
     def restart(self, timeout: float = 60.0) -> int:
         """Restart every worker of the cluster and forget all work: the futures of every client

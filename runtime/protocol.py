@@ -296,6 +296,18 @@ def _dumps_with_buffers(obj: Any, dumper: Any) -> bytes | Serialized:
     return data
 
 
+def _dumps_fast_or_cloud(obj: Any) -> bytes | Serialized:
+    """Plain pickle (fast) unless it fails or the stream refers to ``__main__``, which other
+    processes cannot import; then cloudpickle, whose exception propagates."""
+    try:
+        out = _dumps_with_buffers(obj, _pickle_dumps)
+        if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
+            return out
+    except Exception:
+        pass
+    return _dumps_with_buffers(obj, _cloudpickle_dumps)
+
+
 def serialize(obj: Any) -> bytes | Serialized:
     """Pickle ``obj`` for the wire: ``bytes`` if small, else a :class:`Serialized` with its buffers.
 
@@ -306,13 +318,7 @@ def serialize(obj: Any) -> bytes | Serialized:
     True
     """
     try:
-        out = _dumps_with_buffers(obj, _pickle_dumps)
-        if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
-            return out
-    except Exception:
-        pass
-    try:
-        return _dumps_with_buffers(obj, _cloudpickle_dumps)
+        return _dumps_fast_or_cloud(obj)
     except Exception as e:
         raise SerializationError(f"cannot serialize {_describe(obj)}: {type(e).__name__}: {e}") from e
 
@@ -416,13 +422,7 @@ def dumps_task(comp: Any, key: Any = None) -> bytes | Serialized:
     (<built-in function add>, 'x', 1)
     """
     try:
-        out = _dumps_with_buffers(comp, _pickle_dumps)
-        if b"__main__" not in (out if type(out) is bytes else out.frames[0]):
-            return out
-    except Exception:
-        pass
-    try:
-        return _dumps_with_buffers(comp, _cloudpickle_dumps)
+        return _dumps_fast_or_cloud(comp)
     except Exception as e:
         where = f" of key {key!r}" if key is not None else ""
         raise SerializationError(
