@@ -1,7 +1,6 @@
 """The nanny: restarts, exit reasons, memory kills, graceful restart, no orphans."""
 from __future__ import annotations
 
-import doctest
 import os
 import select
 import signal
@@ -13,7 +12,6 @@ import time
 import psutil
 import pytest
 
-from runtime import nanny as nanny_module
 from runtime.memory import MemoryPolicy
 from runtime.nanny import Nanny
 
@@ -56,11 +54,6 @@ class Recorder:
     def of(self, kind: str) -> list[dict]:
         with self._lock:
             return [e for e in self.events if e["event"] == kind]
-
-
-def test_doctests():
-    result = doctest.testmod(nanny_module)
-    assert result.attempted >= 2 and result.failed == 0
 
 
 def test_sigkill_is_reported_and_worker_restarted():

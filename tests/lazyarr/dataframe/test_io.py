@@ -43,7 +43,7 @@ def test_read_csv_blocks(csv_files, engine, blocksize):
 
 
 def test_read_csv_list_and_kwargs(csv_files):
-    path, frames = csv_files
+    path, _frames = csv_files
     files = [str(path / f"data-{i}.csv") for i in range(3)]
     ddf = dd.read_csv(files, blocksize=3000, usecols=["id", "x"], dtype={"id": "float64"})
     expect = pd.concat([pd.read_csv(f, usecols=["id", "x"], dtype={"id": "float64"}) for f in files])
@@ -240,3 +240,24 @@ def test_to_bag(pdf):
 def test_from_dict():
     data = {"a": [1, 2, 3, 4], "b": ["w", "x", "y", "z"]}
     assert_eq(dd.from_dict(data, npartitions=2), pd.DataFrame(data))
+
+
+@pytest.mark.parametrize("suffix, compression", [(".csv.gz", "infer"), (".csv.bz2", "infer"), (".csv.xz", "infer"),
+                                                 (".csv.zip", "infer"), (".gzdata", "gzip")])
+def test_read_csv_compressed_one_partition_per_file(tmp_path, suffix, compression):
+    frames = [pd.DataFrame({"a": np.arange(i * 500, i * 500 + 500), "b": np.linspace(0, 1, 500)}) for i in range(3)]
+    paths = []
+    for i, frame in enumerate(frames):
+        path = tmp_path / f"part-{i}{suffix}"
+        frame.to_csv(path, index=False, compression={"method": "gzip"} if compression == "gzip" else "infer")
+        paths.append(str(path))
+    ddf = dd.read_csv(paths, blocksize=100, compression=compression)
+    assert ddf.npartitions == 3
+    assert_eq(ddf, pd.concat(frames), check_index=False)
+
+
+def test_read_csv_unknown_compression_is_named(tmp_path):
+    path = tmp_path / "a.csv"
+    pd.DataFrame({"a": [1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="unknown compression 'rar'"):
+        dd.read_csv(str(path), compression="rar")
