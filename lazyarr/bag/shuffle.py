@@ -4,11 +4,12 @@ Every element goes to output partition ``stable_hash(key) % npartitions``. Two w
 
 ``'disk'`` (local schedulers)
     Each input partition groups its elements and writes one pickle file per non-empty output
-    bucket, ``<dir>/<bucket>-<input>.pkl``, into a fresh directory under the ``temporary-directory``
-    setting (or the system's temporary directory). One writer per file, so concurrent worker
-    processes never share a file. After a barrier task, output partition ``j`` reads the files of
-    bucket ``j`` in input order, merges them, and deletes them; the last reader removes the
-    directory. Whatever is left (an output partition that was never computed, a failure
+    bucket, ``<dir>/<bucket>-<input>-<run>.pkl``, into a directory under the ``temporary-directory``
+    setting (or the system's temporary directory). ``<run>`` is drawn afresh by every execution of
+    a spill task, so neither concurrent worker processes nor two computations of the same graph at
+    once ever share a file. The barrier task gathers the run tags; output partition ``j`` then
+    reads the files of bucket ``j`` named by them, in input order, merges them, and deletes them;
+    the last reader removes the directory. Whatever is left (an output partition that was never computed, a failure
     mid-way) is removed when the graph is garbage-collected or at interpreter exit.
 
 ``'tasks'`` (the distributed runtime)
@@ -172,39 +173,50 @@ def _remove_tree(path: str, owner: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _spill_path(directory: str, bucket: int, partition: int) -> str:
-    return os.path.join(directory, f"{bucket}-{partition}.pkl")
+def _spill_path(directory: str, bucket: int, partition: int, run: str) -> str:
+    return os.path.join(directory, f"{bucket}-{partition}-{run}.pkl")
 
 
-def spill_partition(seq: Any, grouper: Any, nbuckets: int, directory: str, partition: int) -> int:
+def spill_partition(seq: Any, grouper: Any, nbuckets: int, directory: str, partition: int) -> str:
     """Group one input partition and write each bucket's groups to its own file.
 
-    Returns the number of files written.
+    Returns the run tag in the names of the files written. Each execution of the task draws a new
+    tag, so two computations of the same graph at once (or a retried task) never share a file:
+    the readers open exactly the files the barrier tells them about.
     """
     buckets: dict = {}
     for k, values in group_partition(seq, grouper, partition).items():
         buckets.setdefault(stable_hash(k) % nbuckets, []).append((k, values))
-    os.makedirs(directory, exist_ok=True)
+    run = uuid.uuid4().hex[:12]
     for bucket, items in buckets.items():
-        final = _spill_path(directory, bucket, partition)
-        partial = f"{final}.{os.getpid()}.tmp"
-        with open(partial, "wb") as f:
-            pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, final)  # a reader never sees half a file, even after a retry
-    return len(buckets)
+        _write_pickle(_spill_path(directory, bucket, partition, run), items)
+    return run
 
 
-def spills_done(counts: list) -> int:
-    """The barrier between writing and reading: all input partitions have been spilled."""
-    return sum(counts)
+def _write_pickle(path: str, items: list) -> None:
+    for attempt in range(3):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path, "wb") as f:
+                pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        except FileNotFoundError:
+            # the last reader of a concurrent run of this graph removed the directory meanwhile
+            if attempt == 2:
+                raise
 
 
-def collect_bucket(directory: str, bucket: int, ninputs: int, _barrier: Any) -> list:
+def spills_done(runs: list) -> list:
+    """The barrier between writing and reading: every input partition's run tag, in input order."""
+    return list(runs)
+
+
+def collect_bucket(directory: str, bucket: int, runs: list) -> list:
     """Read, merge and delete the files of one bucket: ``[(key, [elements]), ...]``."""
     groups: dict = {}
     done = []
-    for partition in range(ninputs):
-        path = _spill_path(directory, bucket, partition)
+    for partition, run in enumerate(runs):
+        path = _spill_path(directory, bucket, partition, run)
         try:
             f = open(path, "rb")
         except FileNotFoundError:
@@ -236,7 +248,7 @@ def _groupby_disk(bag: Bag, grouper: Any, npartitions: int) -> Bag:
     }
     layer[barrier] = (spills_done, [(spill, i) for i in range(bag.npartitions)])
     for j in range(npartitions):
-        layer[(name, j)] = (collect_bucket, directory, j, bag.npartitions, barrier)
+        layer[(name, j)] = (collect_bucket, directory, j, barrier)
     dsk = dict(bag.__lazyarr_graph__())
     dsk.update(layer)
     return Bag(dsk, name, npartitions)

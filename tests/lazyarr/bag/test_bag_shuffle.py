@@ -6,7 +6,9 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -161,3 +163,21 @@ def test_on_the_distributed_runtime():
         assert persisted.sum().compute() == sum(map(len, words))
         assert dict(persisted.frequencies().compute()) == dict(Counter(map(len, words)))
     assert choose_shuffle() == "disk"
+
+
+def test_one_disk_groupby_computed_twice_at_once(spill_root):
+    """Both computations of one graph share its spill directory but never each other's files."""
+    data = random_ints(11, 2000)
+    g = db.from_sequence(data, npartitions=8).groupby(lambda x: x % 13, shuffle="disk", npartitions=5)
+    expected = python_groupby(data, lambda x: x % 13)
+    start = threading.Barrier(2)
+
+    def run():
+        start.wait()
+        return g.compute(scheduler="threads")
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(run) for _ in range(2)]]
+    for got in results:
+        check_groups(got, expected)
+    assert os.listdir(spill_root) == []
