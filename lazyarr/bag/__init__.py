@@ -27,6 +27,7 @@ from .core import (  # noqa: E402
     from_sequence,
     map_partitions,
 )
+from . import random  # noqa: E402  (db.random.sample / db.random.choices, as in Dask)
 from .shuffle import stable_hash  # noqa: E402
 from .text import read_text, to_textfiles  # noqa: E402
 
@@ -40,6 +41,7 @@ __all__ = [
     "map",
     "map_partitions",
     "no_default",
+    "random",
     "range",
     "read_text",
     "stable_hash",
