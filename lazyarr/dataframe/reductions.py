@@ -539,14 +539,21 @@ def _quantile_chunk(x: Any, columns: list | None) -> Any:
 
 
 def _quantile_summary(s: pd.Series) -> tuple[np.ndarray, float]:
-    values, _ = _to_numbers(s)
+    return _values_summary(_to_numbers(s)[0])
+
+
+def _values_summary(values: np.ndarray, max_points: int | None = _QUANTILE_POINTS) -> tuple[np.ndarray, float]:
+    """``(points, weight)``: all values sorted (weight 1) or ``max_points`` evenly spaced ranks.
+
+    ``max_points=None`` keeps every value, for a single partition whose answer should be exact.
+    """
     n = len(values)
     if n == 0:
         return (np.array([]), 0.0)
-    if n <= _QUANTILE_POINTS:
+    if max_points is None or n <= max_points:
         return (np.sort(values), 1.0)
-    points = np.quantile(values, np.linspace(0, 1, _QUANTILE_POINTS))
-    return (points, n / _QUANTILE_POINTS)
+    points = np.quantile(values, np.linspace(0, 1, max_points))
+    return (points, n / max_points)
 
 
 def _weighted_quantile(summaries: list, qs: np.ndarray) -> np.ndarray:
@@ -589,8 +596,12 @@ def _quantile_aggregate(parts: list, qs: list, scalar_q: bool, columns: list | N
 
 
 def _from_i8(values: np.ndarray, dtype: Any) -> Any:
-    """Float nanosecond-or-other-unit counts back to datetimes/timedeltas of ``dtype``."""
-    ints = np.where(np.isnan(values), np.iinfo("i8").min, np.round(values)).astype("i8")
+    """Float nanosecond-or-other-unit counts back to datetimes/timedeltas of ``dtype``.
+
+    Fractions are truncated toward zero, as pandas does when it casts a float mean or
+    interpolated quantile back to int64.
+    """
+    ints = np.where(np.isnan(values), np.iinfo("i8").min, np.trunc(values)).astype("i8")
     if isinstance(dtype, pd.DatetimeTZDtype):
         naive = ints.view(f"M8[{dtype.unit}]")
         return pd.DatetimeIndex(naive).tz_localize("UTC").tz_convert(dtype.tz)
@@ -648,66 +659,174 @@ def _exact_quantile(x: Any, qs: list, scalar_q: bool, columns: list | None) -> A
 
 
 # ---------------------------------------------------------------- describe
+#
+# One tree reduction for every described column. Each partition gives, per column, the partial
+# statistics of pandas' describer for its dtype (see ``_describe_kind``); partials merge level by
+# level and the last step builds each column's Series exactly as pandas does, then joins them
+# as pandas does, so row order, column order and dtypes are pandas'.
 
-def _describe_numeric_task(count: Any, mean: Any, std: Any, mn: Any, quants: Any, mx: Any, percentiles: list,
-                           name: Any) -> Any:
-    labels = ["count", "mean", "std", "min"] + [_pct_label(p) for p in percentiles] + ["max"]
-    if isinstance(count, pd.Series):
-        rows = [count.astype("float64"), mean, std, mn.astype("float64")]
-        rows += [quants.loc[p] for p in percentiles] + [mx.astype("float64")]
-        out = pd.DataFrame(rows, index=labels)
-        return out.astype("float64")
-    values = [count, mean, std, mn] + [quants.loc[p] for p in percentiles] + [mx]
-    return pd.Series(np.asarray(values, dtype="float64"), index=labels, name=name)
+_CATEGORICAL_ROWS = ["count", "unique", "top", "freq"]
 
 
-def _pct_label(p: float) -> str:
-    text = f"{p * 100:.10g}"
-    return f"{text}%"
+def _describe_kind(dtype: Any) -> str:
+    """Which pandas describer handles ``dtype``: 'numeric', 'timedelta', 'datetime' or 'categorical'.
 
-
-def _describe_object_task(count: Any, counts: pd.Series, name: Any) -> pd.Series:
-    top = counts.index[0] if len(counts) else np.nan
-    freq = counts.iloc[0] if len(counts) else np.nan
-    return pd.Series([count, len(counts), top, freq], index=["count", "unique", "top", "freq"], name=name,
-                     dtype=object)
-
-
-def describe(x: _Frame, percentiles: Sequence[float] | None = None, include: Any = None,
-             split_every: int | None = None) -> Any:
-    """Summary statistics (count, mean, std, min, approximate percentiles, max; or count, unique, top, freq).
-
-    On a DataFrame this describes the numeric columns (pandas would add datetime columns).
+    Mirrors ``pandas.core.methods.describe.select_describe_func`` (bools count as categorical).
     """
-    pcts = sorted(set([0.25, 0.5, 0.75] if percentiles is None else list(percentiles)))
-    meta_obj = x._meta
-    if isinstance(meta_obj, pd.DataFrame):
-        if include is not None:
-            raise NotImplementedError("describe(include=...) is not supported; select columns first")
-        numeric = [c for c in meta_obj.columns if is_numeric_dtype(meta_obj[c].dtype) and not
-                   is_bool_dtype(meta_obj[c].dtype)]
-        if not numeric:
-            raise NotImplementedError("describe of a DataFrame without numeric columns: describe each column")
-        sub = x[numeric]
-        parts = [sub.count(split_every=split_every), sub.mean(split_every=split_every),
-                 sub.std(split_every=split_every), sub.min(split_every=split_every), quantile(sub, pcts),
-                 sub.max(split_every=split_every)]
-        meta = meta_nonempty(meta_obj[numeric]).describe(percentiles=pcts).iloc[:0]
-    elif meta_obj.dtype.kind in "mM":
-        raise NotImplementedError("describe of datetime/timedelta data is not supported lazily; use "
-                                  "min(), max(), count() and quantile()")
-    elif is_numeric_dtype(meta_obj.dtype) and not is_bool_dtype(meta_obj.dtype):
-        parts = [x.count(split_every=split_every), x.mean(split_every=split_every), x.std(split_every=split_every),
-                 x.min(split_every=split_every), quantile(x, pcts), x.max(split_every=split_every)]
-        meta = meta_nonempty(meta_obj).describe(percentiles=pcts).iloc[:0]
+    if is_bool_dtype(dtype):
+        return "categorical"
+    if is_numeric_dtype(dtype):
+        return "numeric"
+    if dtype.kind == "M":
+        return "datetime"
+    if dtype.kind == "m":
+        return "timedelta"
+    return "categorical"
+
+
+def _describe_chunk(part: Any, columns: list, kinds: list[str], max_points: int | None) -> list[dict]:
+    series = [part] if isinstance(part, pd.Series) else [part[c] for c in columns]
+    return [_describe_column_chunk(s, kind, max_points) for s, kind in zip(series, kinds)]
+
+
+def _describe_column_chunk(s: pd.Series, kind: str, max_points: int | None) -> dict:
+    """Partial statistics of one column of one partition."""
+    if kind == "categorical":
+        # exact counts per value; merged later by the value_counts tree helpers
+        return {"count": int(s.count()), "vc": _vc_chunk(s, dropna=True)}
+    values, _ = _to_numbers(s)
+    out = {
+        "count": len(values),
+        # pandas' mean is also a float64 sum divided by the count (datetimes as integer ticks)
+        "sum": float(values.sum()),
+        "min": s.min() if len(values) else None,
+        "max": s.max() if len(values) else None,
+        "q": [_values_summary(values, max_points)],
+    }
+    if kind != "datetime":
+        out["moments"] = _moments_chunk(pd.Series(values, dtype="float64"), None, True)
+    return out
+
+
+def _describe_combine(parts: list) -> list[dict]:
+    return [_merge_column_partials([p[i] for p in parts]) for i in range(len(parts[0]))]
+
+
+def _merge_column_partials(partials: list[dict]) -> dict:
+    out: dict = {"count": sum(p["count"] for p in partials)}
+    if "vc" in partials[0]:
+        out["vc"] = _vc_combine([p["vc"] for p in partials], dropna=True)
+        return out
+    out["sum"] = sum(p["sum"] for p in partials)
+    out["min"] = _extreme([p["min"] for p in partials], min)
+    out["max"] = _extreme([p["max"] for p in partials], max)
+    # quantile summaries cannot be merged without losing accuracy: keep them all for the end
+    out["q"] = [summary for p in partials for summary in p["q"]]
+    if "moments" in partials[0]:
+        out["moments"] = _moments_combine([p["moments"] for p in partials])
+    return out
+
+
+def _extreme(values: list, pick: Callable) -> Any:
+    present = [v for v in values if v is not None]
+    return pick(present) if present else None
+
+
+def _describe_aggregate(parts: list, columns: list, kinds: list[str], dtypes: list, pcts: np.ndarray,
+                        labels: list[str], rows: list, meta: Any) -> Any:
+    merged = _describe_combine(parts)
+    described = [_describe_column(m, kind, dtype, name, pcts, labels)
+                 for m, kind, dtype, name in zip(merged, kinds, dtypes, columns)]
+    if isinstance(meta, pd.Series):
+        return described[0]
+    # as pandas' DataFrameDescriber: side by side, rows in the order pandas chose
+    out = pd.concat(described, axis=1, ignore_index=True, sort=False).reindex(rows)
+    out.columns = meta.columns
+    return out
+
+
+def _describe_column(p: dict, kind: str, dtype: Any, name: Any, pcts: np.ndarray, labels: list[str]) -> pd.Series:
+    if kind == "categorical":
+        return _describe_categorical(p, name)
+    count = p["count"]
+    mean = p["sum"] / count if count else np.nan
+    quantiles = list(_weighted_quantile(p["q"], pcts))
+    missing = np.nan
+    if kind in ("datetime", "timedelta"):
+        mean, *quantiles = _from_i8(np.asarray([mean, *quantiles], dtype="float64"), dtype)
+        missing = _from_i8(np.asarray([np.nan]), dtype)[0]
+    mn = missing if p["min"] is None else p["min"]
+    mx = missing if p["max"] is None else p["max"]
+    if kind == "datetime":
+        return pd.Series([count, mean, mn, *quantiles, mx], index=["count", "mean", "min", *labels, "max"],
+                         name=name)
+    std = _std_of(p["moments"])
+    if kind == "timedelta":
+        std = _from_i8(np.asarray([std]), dtype)[0]
+    return pd.Series([count, mean, std, mn, *quantiles, mx], index=["count", "mean", "std", "min", *labels, "max"],
+                     name=name, dtype=_numeric_describe_dtype(dtype))
+
+
+def _std_of(moments: pd.Series) -> float:
+    n, m2 = moments["n"], moments["m2"]
+    return float(np.sqrt(m2 / (n - 1))) if n > 1 else np.nan
+
+
+def _numeric_describe_dtype(dtype: Any) -> Any:
+    """The dtype pandas gives a numeric column's description (float, Float64, arrow float; else object)."""
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return None if dtype.kind == "m" else pd.ArrowDtype(pa.float64())
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return pd.Float64Dtype()
+    return np.dtype("float64") if dtype.kind in "iufb" else None
+
+
+def _describe_categorical(p: dict, name: Any) -> pd.Series:
+    # pandas' value_counts order: count descending, ties kept in the order the merged counts
+    # list them (first appearance; category order for categoricals)
+    counts = p["vc"].sort_values(ascending=False, kind="stable")
+    unique = int((counts != 0).sum())
+    if unique:
+        top, freq, dtype = counts.index[0], counts.iloc[0], None
     else:
-        counts = value_counts(x, split_every=split_every)
-        parts = [x.count(split_every=split_every), counts]
-        name = f"describe-{tokenize(x, split_every)}"
-        layer = {(name, 0): (_describe_object_task, *[(p._name, 0) for p in parts], meta_obj.name)}
-        return new_collection(merge_layers(*parts, {name: layer}), name,
-                              pd.Series([], dtype=object, name=meta_obj.name), (None, None))
-    name = f"describe-{tokenize(x, pcts, split_every)}"
-    layer = {(name, 0): (_describe_numeric_task, *[(p._name, 0) for p in parts], pcts, meta_obj.name
-                         if isinstance(meta_obj, pd.Series) else None)}
-    return new_collection(merge_layers(*parts, {name: layer}), name, meta, (None, None))
+        top, freq, dtype = np.nan, np.nan, "object"
+    return pd.Series([p["count"], unique, top, freq], index=_CATEGORICAL_ROWS, name=name, dtype=dtype)
+
+
+def _percentile_labels(pcts: np.ndarray) -> list[str]:
+    # pandas' own formatting ('25%', '33.3%', ...), read off a one-value describe
+    return list(pd.Series([0.0]).describe(percentiles=pcts).index[4:-1])
+
+
+def describe(x: _Frame, percentiles: Sequence[float] | None = None, include: Any = None, exclude: Any = None,
+             split_every: int | None = None) -> Any:
+    """Summary statistics of a lazy Series or DataFrame, as pandas' ``describe``, in one tree reduction.
+
+    Columns are chosen as pandas does: by default the numeric, timedelta and datetime columns
+    (all columns if there are none); ``include='all'``, ``include=``/``exclude=`` dtype lists as
+    in ``DataFrame.select_dtypes``. Numeric and timedelta columns get count, mean, std, min,
+    percentiles and max; datetimes the same without std; other columns (strings, objects,
+    categoricals, bools) count, unique, top and freq. Percentiles are approximate with more than
+    one partition (see :func:`quantile`); everything else is exact up to float rounding, and
+    ``top`` breaks ties as pandas does (first appearance; category order for categoricals).
+    """
+    meta_obj = x._meta
+    # pandas validates percentiles/include/exclude and picks the columns and row order; none of
+    # that depends on the data, so a describe of the fake partition gives the meta and row order
+    fake = meta_nonempty(meta_obj).describe(percentiles=percentiles, include=include, exclude=exclude)
+    meta = fake.iloc[:0]
+    pcts = np.array([0.25, 0.5, 0.75]) if percentiles is None else np.unique(np.asarray(percentiles, dtype="float64"))
+    if isinstance(meta_obj, pd.DataFrame):
+        columns = list(meta.columns)
+        dtypes = [meta_obj[c].dtype for c in columns]
+    else:
+        columns, dtypes = [meta_obj.name], [meta_obj.dtype]
+    kinds = [_describe_kind(d) for d in dtypes]
+    # a single partition sends all its values, so its percentiles are exact
+    max_points = None if x.npartitions == 1 else _QUANTILE_POINTS
+    chunk = functools.partial(_describe_chunk, columns=columns, kinds=kinds, max_points=max_points)
+    aggregate = functools.partial(_describe_aggregate, columns=columns, kinds=kinds, dtypes=dtypes, pcts=pcts,
+                                  labels=_percentile_labels(pcts), rows=list(fake.index), meta=meta)
+    return tree_reduce(x, chunk, _describe_combine, aggregate, meta, "describe", split_every)

@@ -164,6 +164,117 @@ def test_parquet_row_groups(tmp_path, pdf):
     assert_eq(back, pdf)
 
 
+def _ranged_parquet(tmp_path) -> str:
+    """4 files x 4 row groups of 25 rows; x, s, t and the index increase, so each row group has its own range."""
+    pytest.importorskip("pyarrow")
+    n = 400
+    pdf = pd.DataFrame({"x": np.arange(n), "f": np.arange(n) / 2, "s": [f"k{i:04d}" for i in range(n)],
+                        "t": pd.date_range("2020", periods=n, freq="h"), "g": np.arange(n) % 7},
+                       index=pd.Index(np.arange(n) * 10, name="idx"))
+    pdf.loc[pdf.index[::11], "f"] = np.nan
+    dd.from_pandas(pdf, npartitions=4).to_parquet(str(tmp_path / "ranged"), row_group_size=25)
+    return str(tmp_path / "ranged")
+
+
+@pytest.mark.parametrize("filters", [
+    [("x", ">=", 350)], [("x", "==", 17)], [("x", "=", 17)], [("x", "in", [3, 390])], [("x", "not in", [3, 390])],
+    [("x", "!=", 3)], [("f", ">", 150)], [("f", "!=", 1.0)], [("f", "not in", [1.0])], [("f", "in", [None, 1.0])],
+    [("s", "<", "k0030")],
+    [("t", ">", pd.Timestamp("2020-01-16"))], [("idx", "<=", 200)], [("g", "==", 3), ("x", "<", 100)],
+    [[("x", "<", 20)], [("x", ">", 380)]], [[("x", ">", 100), ("x", "<", 120)], [("s", "==", "k0399")]],
+    [("x", ">", 10**6)],
+], ids=str)
+@pytest.mark.parametrize("split_row_groups", [False, True])
+def test_parquet_filters_match_pandas(tmp_path, filters, split_row_groups):
+    path = _ranged_parquet(tmp_path)
+    expected = pd.read_parquet(path, filters=filters)  # nulls never match, NaN != 1.0 does, as in pyarrow
+    assert_eq(dd.read_parquet(path, filters=filters, split_row_groups=split_row_groups), expected)
+    assert_eq(dd.read_parquet(path, columns=["s"], filters=filters, split_row_groups=split_row_groups),
+              expected[["s"]])
+
+
+def test_parquet_filters_skip_files_and_row_groups(tmp_path, monkeypatch):
+    from lazyarr.dataframe.io import parquet
+
+    path = _ranged_parquet(tmp_path)
+    reads = []
+    original = parquet._read_piece
+
+    def recording(path, row_groups, *args):
+        reads.append((path.rsplit("/", 1)[-1], row_groups))
+        return original(path, row_groups, *args)
+
+    monkeypatch.setattr(parquet, "_read_piece", recording)
+    full = dd.read_parquet(path)
+    assert full.npartitions == 4
+    # x >= 350 is only in the last two row groups of the last file
+    selective = dd.read_parquet(path, filters=[("x", ">=", 350)])
+    assert selective.npartitions == 1
+    assert_eq(selective, pd.read_parquet(path, filters=[("x", ">=", 350)]))
+    assert reads == [("part.3.parquet", [2, 3])]
+    reads.clear()
+    by_row_group = dd.read_parquet(path, filters=[[("x", "<", 20)], [("x", ">", 380)]], split_row_groups=True)
+    assert by_row_group.npartitions == 2
+    by_row_group.compute()
+    assert sorted(reads) == [("part.0.parquet", [0]), ("part.3.parquet", [3])]
+    # f has missing values in every row group; they never satisfy '>', so min/max still prune
+    assert dd.read_parquet(path, filters=[("f", ">", 150)], split_row_groups=True).npartitions == 4
+    # missing values satisfy '!=', so nothing can be skipped
+    assert dd.read_parquet(path, filters=[("f", "!=", 150)]).npartitions == 4
+    # divisions come from the statistics of the row groups kept
+    assert dd.read_parquet(path, filters=[("x", ">=", 350)], calculate_divisions=True).divisions == (3500, 3990)
+
+
+@pytest.mark.parametrize("filters, row_groups_read", [
+    ([("dec", "==", 0.1)], 1),  # the float literal is compared as pyarrow casts it, not exactly
+    ([("f32", ">=", 3.0)], 1),
+    ([("cat", "in", ["c0", "c3"])], 2),
+    ([("tz", ">", pd.Timestamp("2020-02-01", tz="US/Eastern"))], 1),
+    ([("s", ">", "v30")], 1),
+], ids=str)
+def test_parquet_statistics_compare_like_pyarrow(tmp_path, filters, row_groups_read):
+    import decimal
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    n = 40
+    pdf = pd.DataFrame({"cat": pd.Categorical([f"c{i // 10}" for i in range(n)]),
+                        "tz": pd.date_range("2020", periods=n, freq="D", tz="US/Eastern"),
+                        "f32": np.arange(n, dtype="float32") / 10,
+                        "s": pd.Series([f"v{i:02d}" if i % 3 else None for i in range(n)], dtype="str")})
+    pdf.loc[pdf.index[::4], ["tz", "f32"]] = None  # missing values in every row group
+    table = pa.Table.from_pandas(pdf, preserve_index=False).append_column(
+        "dec", pa.array([decimal.Decimal(i) / 10 if i % 5 else None for i in range(n)], pa.decimal128(6, 2)))
+    pq.write_table(table, str(tmp_path / "typed.parquet"), row_group_size=10)
+    got = dd.read_parquet(str(tmp_path / "typed.parquet"), filters=filters, split_row_groups=True)
+    assert got.npartitions == row_groups_read
+    expected = pd.read_parquet(str(tmp_path / "typed.parquet"), filters=filters)
+    # no stored index: each row group's RangeIndex restarts, so compare the rows only
+    pd.testing.assert_frame_equal(got.compute().reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_parquet_filters_nothing_matches_keeps_meta(tmp_path):
+    path = _ranged_parquet(tmp_path)
+    none = dd.read_parquet(path, filters=[("x", "<", -1)])
+    assert none.npartitions == 1
+    assert_eq(none, pd.read_parquet(path, filters=[("x", "<", -1)]))
+
+
+@pytest.mark.parametrize("filters, error, match", [
+    ([("zz", "==", 1)], KeyError, "filter column 'zz' not found"),
+    ([[("x", ">", 1)], [("zz", "in", [1])]], KeyError, "'zz'"),
+    ([("x", "~", 1)], ValueError, "unknown filter operator '~'"),
+    ([("x", "like", "a%")], ValueError, "'like'"),
+    ([], ValueError, "malformed filters"),
+    ([("x", "==")], ValueError, "malformed filter"),
+], ids=str)
+def test_parquet_filter_errors_name_the_problem(tmp_path, filters, error, match):
+    path = _ranged_parquet(tmp_path)
+    with pytest.raises(error, match=match):
+        dd.read_parquet(path, filters=filters)
+
+
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, pdf, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)

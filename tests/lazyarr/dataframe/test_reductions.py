@@ -1,6 +1,8 @@
 """Tree reductions against pandas, with NaNs, several partitionings and split_every values."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,14 +135,117 @@ def test_quantile_datetimes(pdf):
         ddf.s.quantile(0.5)
 
 
+def _describe_frame(pdf: pd.DataFrame) -> pd.DataFrame:
+    """The shared frame plus bool, timedelta and tz-aware columns: every pandas describer."""
+    df = pdf.copy()
+    df["b"] = df.i > 4
+    df["td"] = pd.to_timedelta(df.i, unit="s")
+    df["tz"] = df.t.dt.tz_localize("UTC").dt.tz_convert("US/Eastern")
+    return df
+
+
 def test_describe(pdf, npartitions):
     ddf = dd.from_pandas(pdf, npartitions=npartitions)
-    assert_eq(ddf.describe(), pdf[NUMERIC].describe(), rtol=1e-6)
-    with pytest.raises(NotImplementedError, match="datetime"):
-        ddf.t.describe()
-    assert_eq(ddf.f.describe(), pdf.f.describe())
-    assert_eq(ddf.s.describe(), pdf.s.describe())
+    # pandas 3 describes numeric and datetime columns by default
+    assert_eq(ddf.describe(), pdf.describe(), rtol=1e-6)
+    for col in pdf.columns:
+        assert_eq(ddf[col].describe(), pdf[col].describe(), rtol=1e-6)
     assert_eq(ddf.f.describe(percentiles=[0.1, 0.9]), pdf.f.describe(percentiles=[0.1, 0.9]))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"include": "all"}, {"include": ["category", "bool"]}, {"include": ["str", "category"]},
+    {"exclude": ["number"]}, {"include": ["datetime", "datetimetz"]}, {"include": ["timedelta"]},
+    {"percentiles": [0.1, 0.333, 0.9]}, {"include": "all", "percentiles": []},
+], ids=str)
+def test_describe_include_exclude(pdf, npartitions, kwargs):
+    df = _describe_frame(pdf)
+    ddf = dd.from_pandas(df, npartitions=npartitions)
+    assert_eq(ddf.describe(**kwargs), df.describe(**kwargs), rtol=1e-6)
+    assert_eq(ddf.describe(split_every=2, **kwargs), df.describe(**kwargs), rtol=1e-6)
+
+
+def test_describe_without_numeric_columns(pdf, npartitions):
+    ddf = dd.from_pandas(pdf, npartitions=npartitions)
+    assert_eq(ddf[["s", "c"]].describe(), pdf[["s", "c"]].describe())
+    assert_eq(ddf[["s", "c"]].describe(include="all"), pdf[["s", "c"]].describe(include="all"))
+
+
+@pytest.mark.parametrize("npart", [1, 2, 5, 8])
+def test_describe_top_ties_match_pandas(npart):
+    # 'b'/'a'/'c' tie; pandas keeps the first to appear, and category order for categoricals
+    df = pd.DataFrame({"s": ["b", "a", "a", "b", "c", "c"] * 5 + ["d"],
+                       "c": pd.Categorical(["x", "y"] * 15 + ["z"], categories=["y", "x", "z", "w"]),
+                       "ci": pd.Categorical([1, 2, 2, 1, 3, 3] * 5 + [1]),
+                       "b": [True, False] * 15 + [None]})
+    ddf = dd.from_pandas(df, npartitions=npart)
+    assert_eq(ddf.describe(), df.describe())
+    for col in df.columns:
+        assert_eq(ddf[col].describe(), df[col].describe())
+
+
+def test_describe_object_numbers_have_pandas_dtype():
+    # count/unique/top/freq of an object column of ints: pandas infers int64 from the values,
+    # which the meta (made from fake strings) cannot know
+    s = pd.Series([3, 1, 1, 3, 2, 2, 7], dtype=object)
+    pd.testing.assert_series_equal(dd.from_pandas(s, npartitions=3).describe().compute(), s.describe())
+
+
+def test_describe_nullable_and_arrow_dtypes():
+    df = pd.DataFrame({"I": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+                       "F": pd.array([1.5, None, 3, 4, 5, 6], dtype="Float64"),
+                       "A": pd.array([1.0, 2, 3, None, 5, 6], dtype="float64[pyarrow]"),
+                       "S": pd.array(["a", "b", None, "b", "a", "a"], dtype="string"),
+                       "u8": np.arange(6, dtype="uint8"), "f32": np.arange(6, dtype="float32")})
+    ddf = dd.from_pandas(df, npartitions=3)
+    assert_eq(ddf.describe(), df.describe())
+    assert_eq(ddf.describe(include="all"), df.describe(include="all"))
+
+
+def test_describe_empty_and_missing():
+    empty = pd.DataFrame({"a": pd.Series([], dtype="int64"), "s": pd.Series([], dtype="str"),
+                          "t": pd.Series([], dtype="M8[ns]"), "td": pd.Series([], dtype="m8[ns]")})
+    assert_eq(dd.from_pandas(empty, npartitions=1).describe(include="all"), empty.describe(include="all"))
+    df = pd.DataFrame({"x": np.arange(20.0), "s": list("abcdefghij") * 2,
+                       "t": pd.date_range("2021", periods=20, freq="D")})
+    ddf = dd.from_pandas(df, npartitions=4)
+    assert_eq(ddf[ddf.x > 14].describe(include="all"), df[df.x > 14].describe(include="all"))  # empty partitions
+    missing = pd.DataFrame({"x": [np.nan] * 4, "s": pd.Series([None] * 4, dtype="str")})
+    assert_eq(dd.from_pandas(missing, npartitions=2).describe(include="all"), missing.describe(include="all"))
+
+
+@pytest.mark.parametrize("kwargs", [{"include": "all", "exclude": ["number"]}, {"include": ["timedelta"]},
+                                    {"percentiles": [0.5, 0.5]}, {"percentiles": [1.5]}], ids=str)
+def test_describe_errors_are_pandas(pdf, kwargs):
+    with pytest.raises(ValueError) as expected:
+        pdf.describe(**kwargs)
+    with pytest.raises(ValueError, match=re.escape(str(expected.value))):
+        dd.from_pandas(pdf, npartitions=2).describe(**kwargs)
+
+
+def test_describe_is_one_pass(pdf):
+    calls = []
+
+    def count_reads(part):
+        calls.append(len(part))
+        return part
+
+    ddf = dd.from_pandas(pdf, npartitions=5).map_partitions(count_reads, meta=pdf)
+    ddf.describe(include="all").compute()
+    assert len(calls) == 5  # every column of every partition in one task per partition
+
+
+def test_describe_large_is_exact_except_percentiles():
+    rs = np.random.RandomState(0)
+    df = pd.DataFrame({"x": rs.randn(50_000), "s": rs.choice(list("abcdefg"), 50_000)})
+    exact_rows = ["count", "unique", "top", "freq", "mean", "std", "min", "max"]
+    got = dd.from_pandas(df, npartitions=7).describe(include="all").compute()
+    expected = df.describe(include="all")
+    pd.testing.assert_frame_equal(got.loc[exact_rows], expected.loc[exact_rows], rtol=1e-9)
+    spread = df.x.max() - df.x.min()
+    assert (got.loc[["25%", "50%", "75%"], "x"] - expected.loc[["25%", "50%", "75%"], "x"]).abs().max() < spread / 500
+    # one partition sends all its values: exact percentiles too
+    assert_eq(dd.from_pandas(df, npartitions=1).describe(include="all"), expected)
 
 
 def test_split_every_config(pdf):
