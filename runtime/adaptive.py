@@ -373,21 +373,17 @@ class Adaptive:
         return rec
 
     def _retire(self, load: SchedulerLoad, addresses: tuple) -> None:
+        from .cluster_base import retire_then_stop
+
         names = {w.address: w.name for w in load.workers}
         wanted = self._adapter.expand([names[a] for a in addresses if a in names])
-        by_name = {w.name: w.address for w in load.workers}
-        targets = [by_name[n] for n in wanted if n in by_name]
-        if not targets:
+        if not wanted:
             return
-        retired = self.cluster.scheduler.retire_workers(targets, timeout=self.retire_timeout,
-                                                        should_stop=self._stopping.is_set)
-        gone = [names[a] for a in retired if a in names]
+        # workers whose data cannot be moved now stay: they are tried again once idle long enough
+        gone = retire_then_stop(self.cluster.scheduler, wanted, self._adapter.stop, self.retire_timeout,
+                                keep_unmoved=True, should_stop=self._stopping.is_set)
         if gone:
-            logger.info("adaptive: retiring workers %s", gone)
-            self._adapter.stop(gone)
-        kept = sorted(set(targets) - set(retired))
-        if kept:
-            logger.info("adaptive: kept workers %s: their data could not be moved elsewhere", kept)
+            logger.info("adaptive: retired workers %s", gone)
 
 
 def adapt(cluster: Any, **kwargs: Any) -> Adaptive:

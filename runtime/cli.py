@@ -378,9 +378,11 @@ def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_
     stop = _Stop().install()
     try:
         try:
+            # A worker retired with close_workers=True is told to close by the scheduler: this
+            # process then exits with code 0, which its nanny (if any) does not restart.
             worker = Worker(scheduler=scheduler, hostname=host, port_to_workers=port, nthreads=nthreads,
                             name=name, memory_limit=memory_limit, security=security, insecure=insecure,
-                            nanny=nanny)
+                            nanny=nanny, on_close_request=lambda reason: stop.request(f"{reason} by the scheduler"))
         except Exception as e:
             print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
             return 1
@@ -482,8 +484,9 @@ def _supervise_workers(scheduler: str, host: str, nthreads: int, memory_limit: i
             alive = [c for c in children if c.poll() is None]
             for c in children:
                 if c.poll() is not None and not c.reported:
-                    c.reported = True
-                    logger.warning("worker process %s (pid %d) exited with code %s", c.name, c.pid, c.poll())
+                    c.reported = True  # code 0: it chose to go (e.g. retired by the scheduler)
+                    (logger.info if c.poll() == 0 else logger.warning)(
+                        "worker process %s (pid %d) exited with code %s", c.name, c.pid, c.poll())
             return None if alive else "every worker process exited"
 
         reason = stop.wait(lifeline_fd=sys.stdin.fileno() if lifeline else None, poll=all_gone, interval=0.5)

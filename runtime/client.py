@@ -338,22 +338,44 @@ class Client:
         deadline = time.monotonic() + timeout + 5.0
         return self._request({"op": "restart", "timeout": float(timeout)}, deadline).value
 
-    def retire_workers(self, workers: Any, timeout: float = 30.0) -> list[str]:
-        """Drain ``workers`` (addresses or names, or one of them): the scheduler gives them no new
-        tasks, has the other workers copy every result still needed that only they hold, then
-        stops using them. Returns the addresses retired; a worker whose data could not be moved
-        within ``timeout`` seconds (no other worker to take it) stays in service.
+    def retire_workers(self, workers: Any = None, timeout: float = 30.0, *, n: int | None = None,
+                       close_workers: bool = True) -> list[str]:
+        """Retire workers without losing data: the scheduler gives them no new tasks, has the
+        other workers copy every result still needed that only they hold (scattered data
+        included), then stops using them. Returns the addresses retired, once they are.
 
-        The retired worker processes keep running, ignored, until you stop them (safe now:
-        nothing is lost). A cluster that owns its workers does both steps with ``adapt()``.
+        ``workers``: addresses or names (or one of them). ``n``: instead, how many to retire,
+        chosen by the scheduler as adaptive scaling chooses: idle workers first, then those
+        holding the fewest bytes (every worker if ``n`` is larger). A worker whose data could not
+        be moved within ``timeout`` seconds (no other worker to take it) stays in service and is
+        not in the result.
+
+        ``close_workers=True`` (the default, as in Dask): each retired worker is then told to
+        shut down. Its process exits with code 0 and its nanny, if any, does not restart it (a
+        ``LocalCluster`` drops it from ``cluster.workers``); this call does not wait for the
+        processes to exit. ``close_workers=False``: the retired workers keep running, ignored,
+        until you stop them (safe now: nothing is lost).
         """
         self._check_open()
-        names = [workers] if isinstance(workers, str) else list(workers)
-        if not all(isinstance(w, str) for w in names):
-            raise TypeError(f"retire_workers takes worker addresses or names, not {workers!r}")
+        if not isinstance(close_workers, bool):
+            raise TypeError(f"close_workers must be True or False, not {close_workers!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        op: dict = {"op": "retire-workers", "timeout": float(timeout), "close": close_workers}
+        if (workers is None) == (n is None):
+            raise ValueError("retire_workers needs either the workers to retire (workers=[addresses or names]) "
+                             "or how many to retire (n=...), " + ("not both" if n is not None else "got neither"))
+        if n is not None:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"n must be a non-negative number of workers, not {n!r}")
+            op["n"] = n
+        else:
+            names = [workers] if isinstance(workers, str) else list(workers) if isinstance(workers, Iterable) else None
+            if names is None or not all(isinstance(w, str) for w in names):
+                raise TypeError(f"retire_workers takes worker addresses or names, not {workers!r}")
+            op["workers"] = names
         deadline = time.monotonic() + timeout + 5.0
-        return list(self._request({"op": "retire-workers", "workers": names, "timeout": float(timeout)},
-                                  deadline).value)
+        return list(self._request(op, deadline).value)
 
     def _check_open(self) -> None:
         if threading.current_thread() is self._thread:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .cli import normalize_address, parse_memory_limit
-from .cluster_base import SchedulerOwner
+from .cluster_base import SchedulerOwner, retire_then_stop
 
 __all__ = ["LocalCluster", "WorkerProcess", "default_sizes", "scheduler_workers"]
 
@@ -294,6 +294,7 @@ class _ThreadWorker:
         self.hostname = hostname
         self.worker: Any = None
         self.reported = False
+        self._closed = False
 
     @property
     def address(self) -> str | None:
@@ -310,16 +311,19 @@ class _ThreadWorker:
         return self
 
     def is_alive(self) -> bool:
-        """Has the worker been started and not closed?"""
-        return self.worker is not None
+        """Has the worker been started, and not closed nor told to close by the scheduler?"""
+        return self.worker is not None and self.poll() is None
 
     def poll(self) -> int | None:
-        """``None`` while running, ``0`` once closed (mirrors :meth:`WorkerProcess.poll`)."""
-        return None if self.worker is not None else 0
+        """``None`` while running (or not started yet), ``0`` once closed or told to close by
+        the scheduler (mirrors :meth:`WorkerProcess.poll`)."""
+        worker = self.worker
+        return 0 if self._closed or (worker is not None and worker.closing) else None
 
     def request_close(self) -> None:
         """Close the worker (in-process closing is synchronous)."""
         worker, self.worker = self.worker, None
+        self._closed = True
         if worker is not None:
             worker.close()
 
@@ -449,28 +453,52 @@ class LocalCluster(SchedulerOwner):
 
     @property
     def workers(self) -> dict[str, Any]:
-        """The running workers by name: :class:`WorkerProcess` handles, or in-process workers."""
+        """The running workers by name: :class:`WorkerProcess` handles, or in-process workers.
+
+        A worker that exited on its own (``client.retire_workers`` closes the workers it
+        retires) is joined and dropped from this table the next time it is read.
+        """
+        self._reap_exited()
         return dict(self._resources.workers)
+
+    def _reap_exited(self) -> None:
+        """Join and forget the workers that are no longer running (told to close by the
+        scheduler, or crashed without a nanny), so that counts and ``scale`` see only live ones."""
+        with self._resources.lock:
+            exited = [name for name, handle in self._resources.workers.items() if handle.poll() is not None]
+            handles = [self._resources.workers.pop(name) for name in exited]
+        if handles:
+            _close_workers(handles, WORKER_CLOSE_TIMEOUT)
 
     # -- scaling -------------------------------------------------------------------------------
 
     def scale(self, n: int, timeout: float | None = None) -> None:
-        """Run exactly ``n`` workers: start new ones, or close the newest cleanly.
+        """Run exactly ``n`` workers: start new ones, or retire the newest.
 
-        Returns when the scheduler has registered every new worker (or forgotten every closed
-        one). A closing worker hands its work back: tasks it held are recomputed or their data
-        fetched elsewhere, so computations in flight still finish with the right answer.
+        Returns when the scheduler has registered every new worker (or forgotten every removed
+        one). Scaling down never loses data that can be kept: the leaving workers are retired
+        first, as ``adapt`` does (docs/adaptive.md): they get no new tasks and every result
+        still needed that only they hold, ``scatter``-ed data included, is copied to the
+        workers that stay; then they are closed, and their running tasks go elsewhere.
+
+        If that data cannot be moved within ``timeout`` seconds (default: the cluster's), for
+        instance when scaling to 0 while futures still hold results, or when the copies fail,
+        the workers are closed anyway (as in Dask; a warning names them): ``scale(n)`` always
+        ends with ``n`` workers, results only they held are recomputed from their graph, and
+        scattered data among them is lost (its futures raise ``LostDataError``).
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"scale() takes a non-negative number of workers, not {n!r}")
         if self._resources.closed:
             raise RuntimeError("this LocalCluster is closed")
         timeout = self.timeout if timeout is None else timeout
+        self._reap_exited()
         current = list(self._resources.workers)
         if n > len(current):
             self._start_workers(n - len(current), timeout)
         elif n < len(current):
-            self._stop_workers(current[n:], timeout)
+            retire_then_stop(self.scheduler, current[n:], lambda names: self._stop_workers(names, timeout),
+                             timeout, keep_unmoved=False)
 
     def _start_workers(self, count: int, timeout: float) -> None:
         started = []
@@ -498,7 +526,9 @@ class LocalCluster(SchedulerOwner):
                              **kwargs)
 
     def _stop_workers(self, names: list[str], timeout: float) -> None:
-        handles = [self._resources.workers.pop(name) for name in names]
+        """Close the workers ``names`` (retired or not) and wait until the scheduler forgets them."""
+        with self._resources.lock:
+            handles = [h for name in names if (h := self._resources.workers.pop(name, None)) is not None]
         _close_workers(handles, timeout)
         gone = set(names)
         deadline = time.monotonic() + timeout

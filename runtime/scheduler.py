@@ -219,18 +219,20 @@ class Scheduler:
         return value
 
     def retire_workers(self, workers: list, timeout: float = 30.0,
-                       should_stop: Callable[[], bool] | None = None) -> list[str]:
+                       should_stop: Callable[[], bool] | None = None, *, close_workers: bool = False) -> list[str]:
         """Move the data only ``workers`` (addresses or names) hold to other workers, then remove
         them from the scheduler; returns the addresses removed, once they are.
 
         The workers themselves keep running until their owner closes them (a cluster does that
-        next). Workers whose data could not be moved within ``timeout`` seconds (no other worker,
-        transfers failing) go back into service and are not in the result, as do all still
-        pending when ``should_stop()`` turns true. Clients ask the same with
-        ``client.retire_workers``. See :meth:`SchedulerState.retire_workers`.
+        next), unless ``close_workers``: then each removed worker is told to shut down (as
+        ``client.retire_workers`` does by default). Workers whose data could not be moved within
+        ``timeout`` seconds (no other worker, transfers failing) go back into service and are not
+        in the result, as do all still pending when ``should_stop()`` turns true. See
+        :meth:`SchedulerState.retire_workers`.
         """
         box: queue.SimpleQueue = queue.SimpleQueue()
-        self.sync(lambda state: self._send(self._start_retirement(list(workers), float(timeout), box.put)))
+        self.sync(lambda state: self._send(self._start_retirement(list(workers), float(timeout), box.put,
+                                                                  close=close_workers)))
         while True:
             try:
                 return box.get(timeout=0.05)
@@ -569,13 +571,29 @@ class Scheduler:
         self._restarts.append((client, rid, len(workers), now + timeout))
         return out
 
-    def _start_retirement(self, workers: list, timeout: float, done: Callable[[list], None]) -> list:
-        """Begin retiring ``workers``; ``done(addresses retired)`` is called from
-        :meth:`_check_retirements` once their data is safe or ``timeout`` seconds passed."""
+    def _start_retirement(self, workers: list, timeout: float, done: Callable[[list], None],
+                          close: bool = False) -> list:
+        """Begin retiring ``workers`` (told to ``close`` once retired, if asked);
+        ``done(addresses retired)`` is called from :meth:`_check_retirements` once their data is
+        safe or ``timeout`` seconds passed."""
         state = self.state
         addresses = [ws.address for w in workers if (ws := state._worker_named(w)) is not None]
         self._retirements.append((addresses, time.monotonic() + timeout, done))
-        return state.retire_workers(addresses)
+        return state.retire_workers(addresses, close=close)
+
+    def _retire_for_client(self, client: str, op: dict) -> list:
+        """``client.retire_workers``: the named workers, or ``n`` of them chosen by the state;
+        the client is answered with the addresses retired once that is over."""
+        workers, n, timeout, close, rid = (op.get("workers"), op.get("n"), op.get("timeout", 30.0),
+                                           op.get("close", False), op["rid"])
+        if ((workers is None) == (n is None) or type(timeout) not in (int, float) or type(close) is not bool
+                or (workers is not None and (type(workers) is not tuple or not all(type(w) is str for w in workers)))
+                or (n is not None and (type(n) is not int or n < 0))):
+            raise ProtocolError("malformed 'retire-workers' op")
+        if workers is None:
+            workers = self.state.workers_to_retire(n)
+        return self._start_retirement(list(workers), float(timeout), lambda retired: self._send(
+            [(("c", client), {"op": "reply", "rid": rid, "ok": True, "result": retired})]), close=close)
 
     def _check_retirements(self, now: float, expire: Any = None) -> None:
         """Progress the retirements under way and answer those that are over: every worker
@@ -663,12 +681,7 @@ class Scheduler:
         if name == "restart":
             return self._restart(client, op["rid"], float(op.get("timeout", 30.0)))
         if name == "retire-workers":
-            workers, timeout, rid = op["workers"], op.get("timeout", 30.0), op["rid"]
-            if (type(workers) is not tuple or not all(type(w) is str for w in workers)
-                    or type(timeout) not in (int, float)):
-                raise ProtocolError("malformed 'retire-workers' op")
-            return self._start_retirement(list(workers), float(timeout), lambda retired: self._send(
-                [(("c", client), {"op": "reply", "rid": rid, "ok": True, "result": retired})]))
+            return self._retire_for_client(client, op)
         if name == "list-collections":
             return state.list_collections(client, op["rid"])
         if name in ("progress", "task-stream"):  # diagnostics: runtime/progress.py, runtime/task_stream.py

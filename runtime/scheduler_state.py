@@ -298,6 +298,8 @@ class SchedulerState:
         self._last_balance = float("-inf")
         self.stealing: dict = {}   # TaskState -> (victim, thief) WorkerStates: asked, not answered
         self.retired: set = set()  # addresses removed by retire_workers, not yet closed
+        #: Retiring workers to be told to ``close`` once their data is safe (``close_workers``).
+        self.closing: set = set()
         self.nforgotten = 0        # tasks forgotten since the owner last gave memory back (trim_memory)
         self._reset_outbox()
 
@@ -1160,6 +1162,7 @@ class SchedulerState:
         """
         self.retired.discard(address)      # a retired worker saying goodbye
         self.retiring.pop(address, None)   # or one that left while its data was being moved
+        self.closing.discard(address)
         ws = self.workers.pop(address, None)
         if ws is None:
             return self._flush()
@@ -1549,7 +1552,18 @@ class SchedulerState:
                     return candidate
         return ws
 
-    def retire_workers(self, workers: Sequence, now: float | None = None, resend_after: float = 5.0) -> list:
+    def workers_to_retire(self, n: int) -> list[str]:
+        """Addresses of ``n`` workers to retire (every one if there are fewer), chosen as adaptive
+        scaling chooses (:class:`runtime.adaptive.AdaptivePolicy`): idle workers (nothing
+        processing) first, and among those the ones holding the fewest bytes, so that the least
+        work is interrupted and the least data moved. Workers already retiring are not chosen.
+        """
+        candidates = [ws for ws in self.workers.values() if ws.address not in self.retiring]
+        candidates.sort(key=lambda ws: (bool(ws.processing), ws.nbytes, ws.address))
+        return [ws.address for ws in candidates[:max(0, n)]]
+
+    def retire_workers(self, workers: Sequence, now: float | None = None, resend_after: float = 5.0,
+                       close: bool = False) -> list:
         """Start or continue retiring ``workers`` (addresses or names) without losing data.
 
         A retiring worker gets no new tasks. Each result it holds that is still needed (wanted
@@ -1558,7 +1572,9 @@ class SchedulerState:
         it from its holders, peer to peer, as it fetches task inputs, and report the copy. Once
         nothing needed is held only there, the worker is removed (as by :meth:`worker_removed`,
         so whatever it was still running goes elsewhere) and its address is kept in
-        :attr:`retired` until it closes, so it is not asked to register again.
+        :attr:`retired` until it closes, so it is not asked to register again. With ``close``,
+        the removed worker is also sent a ``close`` op: it shuts down (its process exits
+        cleanly, and a nanny does not restart it); :attr:`closing` lists those waiting for it.
 
         Call again (with any ``workers``, even none) to make progress once copies were reported:
         the event is idempotent, and a copy not confirmed within ``resend_after`` seconds is asked
@@ -1568,9 +1584,13 @@ class SchedulerState:
         now = time.monotonic() if now is None else now
         for worker in workers:
             ws = self._worker_named(worker)
-            if ws is not None and ws.address not in self.retiring:
+            if ws is None:
+                continue
+            if ws.address not in self.retiring:
                 self.retiring[ws.address] = {}
                 self._update_capacity(ws)  # capacity 0: off the idle set, no new root tasks
+            if close:
+                self.closing.add(ws.address)
         out: list = []
         keep = [ws for ws in self.workers.values() if ws.address not in self.retiring]
         planned = {ws: ws.nbytes for ws in keep}
@@ -1578,15 +1598,19 @@ class SchedulerState:
             ws = self.workers.get(address)
             if ws is None:
                 del self.retiring[address]
+                self.closing.discard(address)
                 continue
             moves = self.retiring[address]
             unsafe = [ts for ts in ws.has_what
                       if (ts.who_wants or ts.nwaiters)
                       and not any(h.address not in self.retiring for h in ts.who_has)]
             if not unsafe:
+                close = address in self.closing
                 del self.retiring[address]
                 out.extend(self.worker_removed(address))
                 self.retired.add(address)
+                if close:  # after worker_removed: its data is already known to be elsewhere
+                    out.append((("w", address), {"op": "close", "reason": "retired"}))
                 continue
             if not keep:
                 continue
@@ -1607,10 +1631,11 @@ class SchedulerState:
         return out + self._flush()
 
     def cancel_retirement(self, workers: Sequence) -> list:
-        """Put retiring ``workers`` (addresses or names) back into service."""
+        """Put retiring ``workers`` (addresses or names) back into service (and keep them open)."""
         for worker in workers:
             ws = self._worker_named(worker)
             if ws is not None and self.retiring.pop(ws.address, None) is not None:
+                self.closing.discard(ws.address)
                 self._update_capacity(ws)
         return self._flush()
 
@@ -1659,3 +1684,5 @@ class SchedulerState:
                 assert ts.key in self.tasks and cs.id in ts.who_wants, (cs.id, ts)
         for address in self.retiring:
             assert address in self.workers and self.workers[address] not in self.idle, address
+        for address in self.closing:
+            assert address in self.retiring, address

@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from itertools import count
 from typing import Any
 
@@ -134,15 +134,24 @@ class Worker:
     insecure: allow a non-loopback ``hostname`` without ``security`` (logs a warning).
     nanny: the identity of the nanny watching this worker's process (``lazyarr-worker`` passes
         it): the scheduler then matches the nanny's reports of deaths to this worker.
+    on_close_request: called with a reason (from the I/O thread; it must return quickly) when
+        the scheduler tells this worker to close, which it does once it has retired it
+        (``client.retire_workers``, ``close_workers=True``). The worker has then stopped
+        serving (see :attr:`closing`); the owner finishes with :meth:`close`, and a worker
+        process exits with code 0 (``lazyarr-worker`` passes a function that does that).
     """
 
     def __init__(self, scheduler: str, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
                  data: MutableMapping | None = None, nthreads: int | None = None, name: str | None = None,
                  memory_limit: int | str | None = None, *, heartbeat_interval: float | None = None,
                  max_message_size: int | str | None = None, security: Security | None = None,
-                 insecure: bool = False, nanny: str | None = None):
+                 insecure: bool = False, nanny: str | None = None,
+                 on_close_request: Callable[[str], Any] | None = None):
         self.scheduler_address = _check_address(scheduler, "scheduler")
         self.nanny = nanny
+        if on_close_request is not None and not callable(on_close_request):
+            raise TypeError(f"on_close_request must be a function taking a reason, not {on_close_request!r}")
+        self._on_close_request = on_close_request
         check_listen(hostname, security, insecure, "the worker")
         self.security = security
         if data is not None and not isinstance(data, MutableMapping):
@@ -249,6 +258,12 @@ class Worker:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    @property
+    def closing(self) -> bool:
+        """Has this worker stopped serving? True once :meth:`close` was called, or once the
+        scheduler told it to close (after retiring it); its owner then calls :meth:`close`."""
+        return self._closing
 
     def close(self, timeout: float = 10.0) -> None:
         """Leave the cluster: tell the scheduler, stop the executors and the I/O thread.
@@ -632,11 +647,30 @@ class Worker:
         elif name == "register-again":
             self.registered = False
             self._register()
+        elif name == "close":
+            self._close_requested(str(op.get("reason", "asked by the scheduler")))
         elif name == "error":
             (logger.error if op.get("fatal") else logger.warning)(
                 "worker %s: the scheduler reported: %s", self.address, op.get("message"))
         else:
             raise ProtocolError(f"unknown op {name!r} from the scheduler")
+
+    def _close_requested(self, reason: str) -> None:
+        """The scheduler retired this worker and tells it to go: its data is safe elsewhere.
+
+        Stop serving now (the I/O loop ends after this message, saying ``unregister``, and the
+        executors stop), whether or not anyone listens; then tell the owner, whose
+        :meth:`close` joins the threads (a thread cannot join itself).
+        """
+        logger.info("worker %s: the scheduler asks it to close (%s)", self.address, reason)
+        with self._work:
+            self._closing = True
+            self._work.notify_all()
+        if self._on_close_request is not None:
+            try:
+                self._on_close_request(reason)
+            except Exception:
+                logger.exception("worker %s: on_close_request callback failed", self.address)
 
     def _compute(self, op: dict) -> None:
         who_has = dict(op.get("who_has", ()))

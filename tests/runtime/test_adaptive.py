@@ -300,15 +300,16 @@ def test_client_retire_workers_drains_a_worker():
         data = client.scatter({"k": "held by a"}, workers=["a"])
         with pytest.raises(TypeError, match="addresses or names"):
             client.retire_workers([1])
-        assert client.retire_workers("a", timeout=10) == [a.address]
+        assert client.retire_workers("a", timeout=10, close_workers=False) == [a.address]
         time.sleep(1.0)   # heartbeats of the retired worker (still running) do not bring it back
+        assert not a.closing
         assert a.address not in s.sync(lambda st: list(st.workers))
         a.close()
         assert client.gather(data) == {"k": "held by a"}
         holder = s.sync(lambda st: next(iter(st.tasks["k"].who_has)).name)
         other = c if holder == "b" else b
         # both: the one holding k would take it nowhere, so only the other goes
-        assert client.retire_workers(["b", "c"], timeout=10) == [other.address]
+        assert client.retire_workers(["b", "c"], timeout=10, close_workers=False) == [other.address]
         assert client.gather(data) == {"k": "held by a"}
 
 

@@ -131,7 +131,7 @@ def test_scale_up_and_down():
 
 def test_scale_down_mid_graph_recomputes_and_gives_the_right_answer():
     with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster, timeout=10) as c:
-        # Data held on the worker that leaves must be recomputed from lineage...
+        # Data held on the worker that leaves is moved to the other one (or recomputed)...
         held = c.map(slow_inc, range(10), delay=0.01)
         assert c.gather(held) == list(range(1, 11))
         on_leaving = [i["in_memory"] for i in c.scheduler_info()["workers"].values() if i["name"] == "1"]
@@ -142,7 +142,7 @@ def test_scale_down_mid_graph_recomputes_and_gives_the_right_answer():
         while not all(i["processing"] for i in c.scheduler_info()["workers"].values()):
             assert time.monotonic() < deadline, "the graph never reached both workers"
             time.sleep(0.01)
-        cluster.scale(1)  # closes worker '1' while it has tasks
+        cluster.scale(1)  # retires then closes worker '1' while it has tasks
         assert not future.done()
         assert future.result(timeout=30) == sum(range(1, 41))
         total = c.submit(sum, held)
