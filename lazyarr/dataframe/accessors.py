@@ -4,9 +4,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_string_dtype
 
+from .categories import has_known_categories
 from .core import DataFrame, Series, partitionwise
 from .reductions import tree_reduce
 from .utils import concat_parts, raise_unknown_columns
@@ -94,8 +96,7 @@ class CategoricalAccessor(_Accessor):
     @property
     def known(self) -> bool:
         """Are the categories known in the meta (not discovered per partition)?"""
-        cats = self._series._meta.cat.categories
-        return not (len(cats) == 1 and cats[0] == "__UNKNOWN_CATEGORIES__")
+        return has_known_categories(self._series)
 
     @property
     def categories(self) -> pd.Index:
@@ -111,16 +112,26 @@ def _cat_combine(parts: list) -> dict:
     return {c: concat_parts([p[c] for p in parts]).drop_duplicates() for c in parts[0]}
 
 
-def _cat_aggregate(parts: list) -> dict:
-    merged = _cat_combine(parts)
-    out = {}
-    for c, v in merged.items():
-        cats = pd.Index(v.to_numpy(), dtype=v.dtype).rename(None)
-        out[c] = cats.sort_values() if _sortable(v) else cats
-    return out
+def _cat_aggregate(parts: list, meta: pd.DataFrame) -> dict:
+    return {c: _found_dtype(v, meta[c].dtype) for c, v in _cat_combine(parts).items()}
 
 
-def _sortable(values: pd.Series) -> bool:
+def _found_dtype(values: pd.Series, before: Any) -> pd.CategoricalDtype:
+    """The categorical dtype for the distinct ``values`` found in a column of dtype ``before``."""
+    if isinstance(before, pd.CategoricalDtype) and has_known_categories(before):
+        occurring = before.categories.isin(np.asarray(values))  # in their order, which may mean something
+        return pd.CategoricalDtype(before.categories[occurring], ordered=before.ordered)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # unknown categories: each partition had its own
+        values = values.astype(values.dtype.categories.dtype)
+    found = pd.Index(values.to_numpy(), dtype=values.dtype)
+    return pd.CategoricalDtype(_sorted(found), ordered=getattr(before, "ordered", False))
+
+
+def _sorted(cats: pd.Index) -> pd.Index:
+    return cats.sort_values() if _sortable(cats) else cats
+
+
+def _sortable(values: pd.Series | pd.Index) -> bool:
     try:
         values.sort_values()
         return True
@@ -128,20 +139,26 @@ def _sortable(values: pd.Series) -> bool:
         return False
 
 
-def _apply_categories(part: pd.DataFrame, categories: dict) -> pd.DataFrame:
-    return part.astype({c: pd.CategoricalDtype(cats) for c, cats in categories.items()})
+def _apply_categories(part: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
+    return part.astype(dtypes)
+
+
+def _needs_categories(dtype: Any) -> bool:
+    if isinstance(dtype, pd.CategoricalDtype):
+        return not has_known_categories(dtype)
+    return is_string_dtype(dtype)
 
 
 def categorize(frame: DataFrame, columns: Any = None, index: bool | None = None,
                split_every: int | None = None) -> DataFrame:
-    """Columns (default: every string/object column) turned into categoricals with known categories.
+    """Columns (default: string/object columns and categoricals with unknown categories) with known categories.
 
     The categories (sorted distinct values over all partitions) are computed now, in one pass.
+    A categorical column named in ``columns`` keeps the categories that occur, in their order.
     """
     meta = frame._meta
     if columns is None:
-        columns = [c for i, c in enumerate(meta.columns) if is_string_dtype(meta.dtypes.iloc[i])
-                   and not isinstance(meta.dtypes.iloc[i], pd.CategoricalDtype)]
+        columns = [c for i, c in enumerate(meta.columns) if _needs_categories(meta.dtypes.iloc[i])]
     else:
         columns = [columns] if isinstance(columns, str) else list(columns)
         missing = [c for c in columns if c not in meta.columns]
@@ -152,5 +169,6 @@ def categorize(frame: DataFrame, columns: Any = None, index: bool | None = None,
     if not columns:
         return frame
     chunk = functools.partial(_cat_chunk, columns=columns)
-    cats = tree_reduce(frame, chunk, _cat_combine, _cat_aggregate, {}, "categorize", split_every).compute()
-    return partitionwise(_apply_categories, frame, cats, token="categorize")
+    aggregate = functools.partial(_cat_aggregate, meta=meta)
+    dtypes = tree_reduce(frame, chunk, _cat_combine, aggregate, {}, "categorize", split_every).compute()
+    return partitionwise(_apply_categories, frame, dtypes, token="categorize")

@@ -184,6 +184,22 @@ def map_partitions(func: Callable, *args: Any, meta: Any = no_default, token: st
         meta = pd.Series([], dtype=np.asarray(meta).dtype if meta is not None else object)
         keep_divisions = False
     name = f"{token or funcname(func)}-{tokenize(func, meta, args, kwargs)}"
+    lazy, call = lazy_call(func, args, kwargs)
+    if enforce_metadata:
+        call = functools.partial(_checked, call, meta, name)
+    n = first.npartitions
+    layer = {(name, i): (call, *[_partition_key(a, i) for a in lazy]) for i in range(n)}
+    divisions = first.divisions if keep_divisions else (None,) * (n + 1)
+    origin = name if new_origin else first._origin
+    return new_collection(merge_layers(*lazy, {name: layer}), name, meta, divisions, origin=origin)
+
+
+def lazy_call(func: Callable, args: Sequence, kwargs: Mapping) -> tuple[list, Callable]:
+    """The lazy objects among ``args``/``kwargs``, and ``func`` bound to the rest.
+
+    The returned callable takes the values of the lazy objects (in the order listed) and calls
+    ``func`` with them in their places.
+    """
     lazy: list = []
     template: list = []
     for a in args:
@@ -199,14 +215,7 @@ def map_partitions(func: Callable, *args: Any, meta: Any = no_default, token: st
             lazy.append(v)
         else:
             kw_template[k] = v
-    call = functools.partial(_call, func, tuple(template), kw_template)
-    if enforce_metadata:
-        call = functools.partial(_checked, call, meta, name)
-    n = first.npartitions
-    layer = {(name, i): (call, *[_partition_key(a, i) for a in lazy]) for i in range(n)}
-    divisions = first.divisions if keep_divisions else (None,) * (n + 1)
-    origin = name if new_origin else first._origin
-    return new_collection(merge_layers(*lazy, {name: layer}), name, meta, divisions, origin=origin)
+    return lazy, functools.partial(_call, func, tuple(template), kw_template)
 
 
 def _checked(call: Callable, meta: Any, name: str, *values: Any) -> Any:
@@ -602,7 +611,9 @@ class _NDFrame(_Frame):
             missing = [c for c in dtype if c not in self._meta.columns]
             if missing:
                 raise_unknown_columns(missing, self._meta.columns)
-        return self._method("astype", dtype)
+        from .categories import astype_meta
+
+        return self._method("astype", dtype, meta=astype_meta(self._meta, dtype))
 
     def fillna(self, value: Any = None, axis: Any = None) -> Any:
         """Fill missing values with ``value`` (a scalar, a dict per column or an aligned lazy Series)."""
@@ -668,6 +679,32 @@ class _NDFrame(_Frame):
             if missing:
                 raise_unknown_columns(missing, self._meta.columns)
         return self._method("dropna", **kwargs)
+
+    def memory_usage(self, index: bool = True, deep: bool = False, split_every: int | None = None) -> Any:
+        """Bytes used, summed over partitions (see :func:`lazyarr.dataframe.stats.memory_usage`)."""
+        from .stats import memory_usage
+
+        return memory_usage(self, index=index, deep=deep, split_every=split_every)
+
+    def sample(self, n: Any = None, frac: float | None = None, replace: bool = False,
+               random_state: Any = None) -> Any:
+        """A random fraction ``frac`` of each partition (see :func:`lazyarr.dataframe.sampling.sample`)."""
+        from .sampling import sample
+
+        return sample(self, n=n, frac=frac, replace=replace, random_state=random_state)
+
+    def explode(self, column: Any = None, ignore_index: bool = False) -> Any:
+        """One row per element of list-likes (see :func:`lazyarr.dataframe.reshape.explode`)."""
+        from .reshape import explode
+
+        return explode(self, column, ignore_index=ignore_index)
+
+    def to_json(self, url_path: Any, orient: str = "records", lines: bool | None = None, compute: bool = True,
+                **kwargs: Any) -> Any:
+        """Write one JSON file per partition (see :func:`lazyarr.dataframe.io.json.to_json`)."""
+        from .io.json import to_json
+
+        return to_json(self, url_path, orient=orient, lines=lines, compute=compute, **kwargs)
 
     def memory_usage_per_partition(self, index: bool = True, deep: bool = False) -> "Series":
         """Bytes used by each partition, as a lazy Series."""
@@ -777,12 +814,71 @@ class _NDFrame(_Frame):
 
         return quantile(self, q, numeric_only=numeric_only)
 
-    def describe(self, percentiles: Sequence[float] | None = None, include: Any = None,
+    def describe(self, percentiles: Sequence[float] | None = None, include: Any = None, exclude: Any = None,
                  split_every: int | None = None) -> Any:
-        """Summary statistics as in pandas; percentiles are approximate (see ``quantile``)."""
+        """Summary statistics as in pandas (``include=``/``exclude=`` too); percentiles are approximate."""
         from .reductions import describe
 
-        return describe(self, percentiles=percentiles, include=include, split_every=split_every)
+        return describe(self, percentiles=percentiles, include=include, exclude=exclude, split_every=split_every)
+
+    # -- along the rows, across partition boundaries (cumulative.py, overlap.py, rolling.py)
+    def _cumulative(self, how: str, axis: Any, skipna: bool, numeric_only: bool) -> Any:
+        if axis in (1, "columns"):
+            return self._method(how, axis=1, skipna=skipna)
+        if axis not in (0, "index", None):
+            raise ValueError(f"no axis {axis!r}: use 0 (down the rows) or 1 (along each row)")
+        from .cumulative import cumulative
+
+        return cumulative(self, how, skipna=skipna, numeric_only=numeric_only)
+
+    def cumsum(self, axis: Any = 0, skipna: bool = True, numeric_only: bool = False) -> Any:
+        """Cumulative sum down the rows, carried across partitions (see :mod:`lazyarr.dataframe.cumulative`)."""
+        return self._cumulative("cumsum", axis, skipna, numeric_only)
+
+    def cumprod(self, axis: Any = 0, skipna: bool = True, numeric_only: bool = False) -> Any:
+        """Cumulative product down the rows, carried across partitions."""
+        return self._cumulative("cumprod", axis, skipna, numeric_only)
+
+    def cummax(self, axis: Any = 0, skipna: bool = True, numeric_only: bool = False) -> Any:
+        """Cumulative maximum down the rows, carried across partitions."""
+        return self._cumulative("cummax", axis, skipna, numeric_only)
+
+    def cummin(self, axis: Any = 0, skipna: bool = True, numeric_only: bool = False) -> Any:
+        """Cumulative minimum down the rows, carried across partitions."""
+        return self._cumulative("cummin", axis, skipna, numeric_only)
+
+    def shift(self, periods: int = 1, freq: Any = None, axis: Any = 0, fill_value: Any = no_default) -> Any:
+        """Values moved ``periods`` rows down (up if negative) across partitions; with ``freq`` the index moves."""
+        from .overlap import shift
+
+        return shift(self, periods, freq=freq, axis=axis, fill_value=fill_value)
+
+    def diff(self, periods: int = 1, axis: Any = 0) -> Any:
+        """Difference with the row ``periods`` before (after if negative), across partitions."""
+        from .overlap import diff
+
+        return diff(self, periods, axis=axis)
+
+    def pct_change(self, periods: int = 1, fill_method: Any = None, freq: Any = None) -> Any:
+        """Relative change from the row ``periods`` before, across partitions."""
+        from .overlap import pct_change
+
+        return pct_change(self, periods, fill_method=fill_method, freq=freq)
+
+    def map_overlap(self, func: Callable, before: Any, after: Any, *args: Any, meta: Any = no_default,
+                    **kwargs: Any) -> Any:
+        """``func`` on each partition extended by ``before``/``after`` rows (or a time span like ``'2h'``)
+        of its neighbours, the borrowed rows cut off the result (see :func:`lazyarr.dataframe.overlap.map_overlap`)."""
+        from .overlap import map_overlap
+
+        return map_overlap(func, self, before, after, *args, meta=meta, **kwargs)
+
+    def rolling(self, window: Any, min_periods: int | None = None, center: bool = False, win_type: str | None = None,
+                closed: str | None = None) -> Any:
+        """Moving windows of ``window`` rows or a time span (``'2h'``); see :class:`lazyarr.dataframe.rolling.Rolling`."""
+        from .rolling import Rolling
+
+        return Rolling(self, window, min_periods=min_periods, center=center, win_type=win_type, closed=closed)
 
     # -- shuffles and friends
     def drop_duplicates(self, subset: Any = None, keep: str = "first", split_out: int = 1,
@@ -1072,6 +1168,48 @@ class DataFrame(_NDFrame):
         """This DataFrame (for code that handles Series and DataFrames alike)."""
         return self
 
+    def nlargest(self, n: int = 5, columns: Any = None, split_every: int | None = None) -> "DataFrame":
+        """The ``n`` rows with the largest values of ``columns`` (a tree reduction)."""
+        from .stats import frame_nlargest
+
+        return frame_nlargest(self, n, columns, largest=True, split_every=split_every)
+
+    def nsmallest(self, n: int = 5, columns: Any = None, split_every: int | None = None) -> "DataFrame":
+        """The ``n`` rows with the smallest values of ``columns`` (a tree reduction)."""
+        from .stats import frame_nlargest
+
+        return frame_nlargest(self, n, columns, largest=False, split_every=split_every)
+
+    def corr(self, method: str = "pearson", min_periods: int | None = None, numeric_only: bool = False,
+             split_every: int | None = None) -> "DataFrame":
+        """Pairwise correlation of columns (see :func:`lazyarr.dataframe.stats.corr`)."""
+        from .stats import corr
+
+        return corr(self, method=method, min_periods=min_periods, numeric_only=numeric_only, split_every=split_every)
+
+    def cov(self, min_periods: int | None = None, numeric_only: bool = False, split_every: int | None = None,
+            ddof: int = 1) -> "DataFrame":
+        """Pairwise covariance of columns (see :func:`lazyarr.dataframe.stats.cov`)."""
+        from .stats import cov
+
+        return cov(self, min_periods=min_periods, ddof=ddof, numeric_only=numeric_only, split_every=split_every)
+
+    def melt(self, id_vars: Any = None, value_vars: Any = None, var_name: Any = None, value_name: Any = "value",
+             col_level: Any = None, ignore_index: bool = True) -> "DataFrame":
+        """Unpivot to (variable, value) rows (see :func:`lazyarr.dataframe.reshape.melt`)."""
+        from .reshape import melt
+
+        return melt(self, id_vars=id_vars, value_vars=value_vars, var_name=var_name, value_name=value_name,
+                    col_level=col_level, ignore_index=ignore_index)
+
+    def pivot_table(self, index: Any = None, columns: Any = None, values: Any = None, aggfunc: str = "mean",
+                    split_every: int | None = None) -> "DataFrame":
+        """One column per category of ``columns`` (see :func:`lazyarr.dataframe.reshape.pivot_table`)."""
+        from .reshape import pivot_table
+
+        return pivot_table(self, index=index, columns=columns, values=values, aggfunc=aggfunc,
+                           split_every=split_every)
+
 
 def _getitem(x: Any, key: Any) -> Any:
     return x[key]
@@ -1232,8 +1370,30 @@ class Series(_NDFrame):
                            method=shuffle_method)
 
     def astype(self, dtype: Any) -> "Series":
-        """Cast to ``dtype``."""
-        return self._method("astype", dtype)
+        """Cast to ``dtype`` (``'category'`` finds the categories per partition: they are unknown)."""
+        from .categories import astype_meta
+
+        return self._method("astype", dtype, meta=astype_meta(self._meta, dtype))
+
+    def mode(self, dropna: bool = True, split_every: int | None = None) -> "Series":
+        """The most frequent value(s), sorted (see :func:`lazyarr.dataframe.stats.mode`)."""
+        from .stats import mode
+
+        return mode(self, dropna=dropna, split_every=split_every)
+
+    def corr(self, other: "Series", method: str = "pearson", min_periods: int | None = None,
+             split_every: int | None = None) -> "Scalar":
+        """Correlation with another aligned lazy Series (see :func:`lazyarr.dataframe.stats.series_corr`)."""
+        from .stats import series_corr
+
+        return series_corr(self, other, method=method, min_periods=min_periods, split_every=split_every)
+
+    def cov(self, other: "Series", min_periods: int | None = None, ddof: int = 1,
+            split_every: int | None = None) -> "Scalar":
+        """Covariance with another aligned lazy Series (see :func:`lazyarr.dataframe.stats.series_cov`)."""
+        from .stats import series_cov
+
+        return series_cov(self, other, min_periods=min_periods, ddof=ddof, split_every=split_every)
 
 
 # ---------------------------------------------------------------- Index

@@ -566,10 +566,49 @@ class _GroupBy:
         """Distinct values per group."""
         return self._simple("nunique", split_every, split_out)
 
-    # -- shuffle-based
-    def _shuffled(self, method: str | None, npartitions: int | None) -> tuple[DataFrame, list]:
-        from .shuffle import shuffle
+    # -- down the rows, in the original row order (groupby_cumulative.py)
+    def _cumulative(self, how: str, **kwargs: Any) -> Any:
+        from .groupby_cumulative import groupby_cumulative
 
+        return groupby_cumulative(self, how, **kwargs)
+
+    def cumsum(self, numeric_only: bool = False, skipna: bool = True) -> Any:
+        """Running sum within each group, rows in their original order (totals carried across partitions)."""
+        return self._cumulative("cumsum", numeric_only=numeric_only, skipna=skipna)
+
+    def cumprod(self, numeric_only: bool = False, skipna: bool = True) -> Any:
+        """Running product within each group."""
+        return self._cumulative("cumprod", numeric_only=numeric_only, skipna=skipna)
+
+    def cummax(self, numeric_only: bool = False, skipna: bool = True) -> Any:
+        """Running maximum within each group."""
+        return self._cumulative("cummax", numeric_only=numeric_only, skipna=skipna)
+
+    def cummin(self, numeric_only: bool = False, skipna: bool = True) -> Any:
+        """Running minimum within each group."""
+        return self._cumulative("cummin", numeric_only=numeric_only, skipna=skipna)
+
+    def cumcount(self, ascending: bool = True) -> Any:
+        """Position of each row within its group (from the group's end with ``ascending=False``)."""
+        return self._cumulative("cumcount", ascending=ascending)
+
+    def shift(self, periods: int = 1, freq: Any = None, fill_value: Any = no_default) -> Any:
+        """Values moved ``periods`` rows down (up if negative) within each group, across partitions."""
+        from .groupby_cumulative import groupby_shift
+
+        if freq is not None:
+            raise NotImplementedError("groupby(...).shift(freq=...) is not supported; shift by periods")
+        return groupby_shift(self, "shift", periods, fill_value=fill_value)
+
+    def diff(self, periods: int = 1) -> Any:
+        """Difference with the row ``periods`` before (after if negative) in the same group."""
+        from .groupby_cumulative import groupby_shift
+
+        return groupby_shift(self, "diff", periods)
+
+    # -- shuffle-based
+    def _keyed(self) -> tuple[DataFrame, list]:
+        """The frame with each lazy Series key as a temporary ``__lazyarr_by<i>`` column, and the key columns."""
         frame = self.obj
         by = []
         extra = {}
@@ -583,6 +622,12 @@ class _GroupBy:
                 by.append(b)
         if extra:
             frame = frame.assign(**extra)
+        return frame, by
+
+    def _shuffled(self, method: str | None, npartitions: int | None) -> tuple[DataFrame, list]:
+        from .shuffle import shuffle
+
+        frame, by = self._keyed()
         return shuffle(frame, by, npartitions=npartitions, method=method), by
 
     def _apply_like(self, how: str, func: Callable, meta: Any, args: tuple, kwargs: dict, method: str | None,
@@ -611,6 +656,18 @@ class _GroupBy:
         return self._apply_like("transform", func, meta, args, kwargs, shuffle_method, npartitions)
 
 
+def pandas_groupby(part: pd.DataFrame, by: list, names: list, slice_: Any, **kwargs: Any) -> tuple[Any, pd.DataFrame]:
+    """pandas' GroupBy of a partition of :meth:`_GroupBy._keyed` (temporary key columns become named keys),
+    and the partition without those columns."""
+    temp = [b for b in by if isinstance(b, str) and b.startswith("__lazyarr_by")]
+    keys = [part[b].rename(n) if b in temp else b for b, n in zip(by, names)]
+    frame = part.drop(columns=temp) if temp else part
+    g = frame.groupby(keys if len(keys) > 1 else keys[0], **kwargs)
+    if slice_ is not None:
+        g = g[slice_]
+    return g, frame
+
+
 def _group_apply(part: pd.DataFrame, how: str, func: Any, by: list, names: list, slice_: Any, sort: bool,
                  dropna: bool, observed: bool, group_keys: bool, args: tuple, kwargs: dict) -> Any:
     if len(part) == 0:
@@ -618,14 +675,9 @@ def _group_apply(part: pd.DataFrame, how: str, func: Any, by: list, names: list,
         sample = _group_apply(meta_nonempty(part), how, func, by, names, slice_, sort, dropna, observed,
                               group_keys, args, kwargs)
         return sample.iloc[:0]
-    temp = [b for b in by if isinstance(b, str) and b.startswith("__lazyarr_by")]
-    keys = [part[b].rename(n) if b in temp else b for b, n in zip(by, names)]
-    frame = part.drop(columns=temp) if temp else part
-    g = frame.groupby(keys if len(keys) > 1 else keys[0], sort=sort, dropna=dropna, observed=observed,
-                      group_keys=group_keys)
-    if slice_ is not None:
-        g = g[slice_]
-    elif how == "transform":
+    g, frame = pandas_groupby(part, by, names, slice_, sort=sort, dropna=dropna, observed=observed,
+                              group_keys=group_keys)
+    if slice_ is None and how == "transform":
         g = g[[c for c in frame.columns if c not in set(by)]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
