@@ -9,7 +9,7 @@ See ``docs/array.md`` for the user guide.
 """
 from __future__ import annotations
 
-from . import random
+from . import fft, linalg, random
 from .chunks import normalize_chunks
 from .core import (
     Array,
@@ -94,6 +94,18 @@ from .routines import (
 )
 from .slicing import boolean_mask, take
 
+# numerical routines (one module each; docs/array.md lists them with their chunking needs)
+from .differences import diff, ediff1d, gradient
+from .einsum import einsum
+from .gufunc import apply_gufunc, as_gufunc, gufunc
+from .histograms import bincount, histogram, histogram2d, histogramdd
+from .pad import pad
+from .percentiles import nanpercentile, nanquantile, percentile, quantile
+from .reorder import flip, fliplr, flipud, roll
+from .routines import broadcast_to, rollaxis
+from .searching import digitize, isin, searchsorted
+from .triangles import tri, tril, triu
+
 __all__ = sorted(
     {
         "Array", "LayeredGraph", "random", "normalize_chunks", "asanyarray", "asarray", "blockwise",
@@ -107,6 +119,10 @@ __all__ = sorted(
         "map_overlap", "overlap", "trim_internal", "rechunk", "reshape", "concatenate", "dot",
         "expand_dims", "flatten", "matmul", "moveaxis", "outer", "ravel", "squeeze", "stack",
         "swapaxes", "tensordot", "transpose", "boolean_mask", "take",
+        "fft", "linalg", "diff", "ediff1d", "gradient", "einsum", "apply_gufunc", "as_gufunc", "gufunc",
+        "bincount", "histogram", "histogram2d", "histogramdd", "pad", "nanpercentile", "nanquantile",
+        "percentile", "quantile", "flip", "fliplr", "flipud", "roll", "broadcast_to", "rollaxis", "digitize",
+        "isin", "searchsorted", "tri", "tril", "triu",
     }
     | {name for name in _ufunc_all if name not in ("UFunc", "array_ufunc", "array_function", "UFUNC_NAMES")}
 )

@@ -1,5 +1,5 @@
-"""Rearranging, joining and multiplying arrays: transpose, concatenate, stack, squeeze,
-expand_dims, ravel, tensordot, dot, matmul, outer.
+"""Rearranging, joining and multiplying arrays: transpose, moveaxis, swapaxes, rollaxis,
+broadcast_to, concatenate, stack, squeeze, expand_dims, ravel, tensordot, dot, matmul, outer.
 
 All of these work block by block. Joins rechunk the other inputs to the first input's chunks
 along the axes they share, then use the input blocks as they are. Products contract block by
@@ -21,8 +21,10 @@ import numpy as np
 from .. import config
 from ..tokenize import tokenize
 from .chunks import validate_axis
+from .chunks import normalize_chunks
 from .core import Array, asarray, blockwise, new_array
-from .layers import quote
+from .creation import ShapeTable
+from .layers import Blockwise, LayeredGraph, quote
 from .rechunk import array_with_intermediates, chunks_equal, rechunk
 from .reshape import flatten, ravel
 
@@ -30,6 +32,8 @@ __all__ = [
     "transpose",
     "moveaxis",
     "swapaxes",
+    "rollaxis",
+    "broadcast_to",
     "squeeze",
     "expand_dims",
     "ravel",
@@ -108,6 +112,74 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Array:
     a, b = _axis(axis1, x.ndim, x.shape), _axis(axis2, x.ndim, x.shape)
     order[a], order[b] = order[b], order[a]
     return transpose(x, order)
+
+
+def rollaxis(a: Any, axis: int, start: int = 0) -> Array:
+    """Move ``axis`` so that it comes before position ``start`` (``np.rollaxis``).
+
+    >>> import lazyarr.array as la
+    >>> rollaxis(la.ones((2, 3, 4), chunks=2), 2).shape
+    (4, 2, 3)
+    """
+    a = _asarray(a)
+    n = a.ndim
+    axis = _axis(axis, n, a.shape)
+    if isinstance(start, (bool, np.bool_)) or not isinstance(start, numbers.Integral):
+        raise TypeError(f"rollaxis: start must be an integer, not {start!r}")
+    given = int(start)
+    start = given + n if given < 0 else given
+    if not 0 <= start <= n:
+        raise ValueError(f"rollaxis: start must satisfy {-n} <= start < {n + 1}, got {given}")
+    if axis < start:
+        start -= 1  # the axis leaves its place before ``start``
+    order = [d for d in range(n) if d != axis]
+    order.insert(start, axis)
+    return transpose(a, order)
+
+
+def _broadcast_block(block: np.ndarray, shape: tuple) -> np.ndarray:
+    return np.broadcast_to(block, shape)
+
+
+def broadcast_to(x: Any, shape: Sequence[int], chunks: Any = None) -> Array:
+    """``x`` broadcast to ``shape`` with NumPy's rules (``np.broadcast_to``); blocks are read-only views.
+
+    New leading axes and axes stretched from length one are one chunk unless ``chunks`` says
+    otherwise; the other axes keep ``x``'s chunks (``chunks`` may not change them).
+
+    >>> import numpy as np, lazyarr.array as la
+    >>> y = broadcast_to(la.from_array(np.arange(3), chunks=2), (2, 3))
+    >>> y.chunks
+    ((2,), (2, 1))
+    >>> y.compute().tolist()
+    [[0, 1, 2], [0, 1, 2]]
+    """
+    x = _asarray(x)
+    shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(old not in (1, new) for old, new in zip(x.shape, shape[lead:])) or min(shape, default=0) < 0:
+        raise ValueError(f"cannot broadcast an array of shape {tuple(x.shape)} to shape {shape}")
+    kept = [x.chunks[d] if x.shape[d] == shape[lead + d] else None for d in range(x.ndim)]
+    default = tuple((n,) for n in shape[:lead]) + tuple(c if c is not None else (shape[lead + d],)
+                                                         for d, c in enumerate(kept))
+    if chunks is None:
+        out_chunks = default
+    else:
+        out_chunks = normalize_chunks(chunks, shape, dtype=x.dtype, previous_chunks=default)
+        for d, c in enumerate(kept):
+            if c is not None and not chunks_equal((out_chunks[lead + d],), (c,)) and len(c) > 1:
+                raise ValueError(f"broadcast_to cannot change the chunks {c} of axis {lead + d}, which is not "
+                                 f"broadcast (asked for {out_chunks[lead + d]}); rechunk the input instead")
+    if shape == tuple(x.shape) and chunks_equal(out_chunks, x.chunks):
+        return x
+    name = f"broadcast_to-{tokenize(x, shape, out_chunks)}"
+    out_ind = tuple(range(len(shape)))
+    numblocks = tuple(len(c) for c in out_chunks)
+    in_blocks = tuple(1 if kept[d] is None else len(kept[d]) for d in range(x.ndim))
+    args = [("key", x.name, out_ind[lead:], in_blocks), ("index", ShapeTable(out_chunks), out_ind)]
+    layer = Blockwise(name, out_ind, numblocks, _broadcast_block, args)
+    graph = LayeredGraph.from_collections(name, layer, [x])
+    return Array(graph, name, out_chunks, x.dtype)
 
 
 def _as_tuple(axis: Any) -> tuple:

@@ -181,6 +181,13 @@ def _handled_functions() -> dict:
             if ours is None or theirs is None or not callable(theirs) or isinstance(theirs, (type, np.ufunc)):
                 continue
             table[theirs] = ours
+        # submodule functions whose lazy version means the same (not svd, qr, cholesky, lstsq:
+        # Dask's defaults and results differ from NumPy's there)
+        for name in ("norm", "solve", "inv"):
+            table[getattr(np.linalg, name)] = getattr(da.linalg, name)
+        for name in da.fft.__all__:
+            if not name.endswith("freq"):
+                table[getattr(np.fft, name)] = getattr(da.fft, name)
         table[np.shape] = lambda a: a.shape
         table[np.ndim] = lambda a: a.ndim
         table[np.size] = lambda a, axis=None: a.size if axis is None else a.shape[axis]
