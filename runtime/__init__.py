@@ -35,6 +35,15 @@ _LAZY_NAMES = {
     "LostDataError": "runtime.errors",
     "KilledWorker": "runtime.errors",
     "CancelledError": "runtime.errors",
+    "WorkerLeftError": "runtime.errors",
+    # --- Dask's client API: tasks that launch tasks, fire-and-forget, datasets ---
+    "get_worker": "runtime.in_tasks",
+    "get_client": "runtime.in_tasks",
+    "worker_client": "runtime.in_tasks",
+    "secede": "runtime.in_tasks",
+    "rejoin": "runtime.in_tasks",
+    "fire_and_forget": "runtime.client",
+    "Datasets": "runtime.client",
     # --- cluster, pool and CLI exports go below (owned by the deployment work) ---
     "LocalCluster": "runtime.cluster",
     "Pool": "runtime.pool",

@@ -231,6 +231,9 @@ def scheduler_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state-dir", default=None, metavar="DIR",
                         help="save named collections in DIR whenever they change and load them at start, so "
                              "they survive a restart of the scheduler (see docs/resilience.md)")
+    parser.add_argument("--allow-run-on-scheduler", action="store_true",
+                        help="run the functions clients send with client.run_on_scheduler; without it the "
+                             "scheduler never unpickles anything clients send (see docs/security.md)")
     _add_security_arguments(parser, "scheduler")
     return parser
 
@@ -247,7 +250,8 @@ def scheduler_main(argv: Sequence[str] | None = None) -> int:
             scheduler = Scheduler(hostname=args.host, port_to_workers=args.port_to_workers,
                                   port_to_clients=args.port_to_clients, security=_security_from_args(args),
                                   insecure=args.insecure, state_dir=args.state_dir,
-                                  dashboard_address=args.dashboard_address)
+                                  dashboard_address=args.dashboard_address,
+                                  allow_run_on_scheduler=args.allow_run_on_scheduler)
         except Exception as e:  # a taken port, an unknown host, no security: one clear line, not a traceback
             print(f"lazyarr-scheduler: cannot start: {e}", file=sys.stderr, flush=True)
             return 1

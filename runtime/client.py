@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Callable, Iterable, Sequence
 
 import zmq
@@ -30,21 +30,26 @@ from lazyarr.core import flatten, pack_results, toposort, validate_keys
 from lazyarr.tokenize import tokenize
 from lazyarr.utils import funcname
 
-from . import protocol
+from . import protocol, remote_call
 from .calls import Finalize, Ref, SubmitCall
 from .errors import (AuthenticationError, CancelledError, ClientClosedError, ConnectionTimeoutError, ProtocolError,
                      SchedulerGoneError, SchedulerRestartedError, SerializationError, VersionMismatchError)
 from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
+from .futures import wait as wait_futures
 from .security import HANDSHAKE_FAILED
 from .waker import Waker
 
-__all__ = ["Client", "default_client"]
+__all__ = ["Client", "default_client", "fire_and_forget", "Datasets"]
 
 logger = logging.getLogger("runtime.client")
 
 _KEY_ATOMS = (str, bytes, int, float)
 _GATHER_RETRIES = 30
+#: Exception types a scheduler's error reply may name; anything else is raised as RuntimeError.
+_REPLY_ERRORS = {"KeyError": KeyError, "ValueError": ValueError, "TypeError": TypeError,
+                 "TimeoutError": TimeoutError, "PermissionError": PermissionError}
+_NO_DEFAULT = object()
 #: A graph is sent in pieces of this many tasks (bounding message size and the scheduler's
 #: transient memory); each piece only refers to keys of earlier pieces (they are in order).
 GRAPH_CHUNK = 50_000
@@ -130,6 +135,26 @@ def _refs_for_futures(obj: Any, keys: list) -> Any:
     if typ is dict:
         return {k: _refs_for_futures(v, keys) for k, v in obj.items()}
     return obj
+
+
+def _futures_of(obj: Any) -> list:
+    """The futures in ``obj``: a future, futures at any depth of lists, tuples, sets and dicts,
+    or the futures a persisted collection is made of."""
+    if is_lazyarr_collection(obj):
+        return [v for v in obj.__lazyarr_graph__().values() if type(v) is Future]
+    return [obj] if type(obj) is Future else futures_in(obj)
+
+
+def _worker_list(workers: Any, what: str) -> list[str]:
+    """Worker addresses or names as a list (one string is one worker); TypeError otherwise.
+
+    >>> _worker_list('w1', 'run'), _worker_list(('w1', 'w2'), 'run')
+    (['w1'], ['w1', 'w2'])
+    """
+    names = [workers] if isinstance(workers, str) else list(workers) if isinstance(workers, Iterable) else None
+    if names is None or not all(isinstance(w, str) for w in names):
+        raise TypeError(f"{what} takes worker addresses or names, not {workers!r}")
+    return names
 
 
 def _order(comps: dict, dependencies: dict) -> list:
@@ -370,10 +395,7 @@ class Client:
                 raise ValueError(f"n must be a non-negative number of workers, not {n!r}")
             op["n"] = n
         else:
-            names = [workers] if isinstance(workers, str) else list(workers) if isinstance(workers, Iterable) else None
-            if names is None or not all(isinstance(w, str) for w in names):
-                raise TypeError(f"retire_workers takes worker addresses or names, not {workers!r}")
-            op["workers"] = names
+            op["workers"] = _worker_list(workers, "retire_workers")
         deadline = time.monotonic() + timeout + 5.0
         return list(self._request(op, deadline).value)
 
@@ -940,7 +962,7 @@ class Client:
             if isinstance(error, BaseException):
                 raise error
             kind, message = error
-            raise (KeyError if kind == "KeyError" else RuntimeError)(message)
+            raise _REPLY_ERRORS.get(kind, RuntimeError)(message)
         return pending
 
     def cancel(self, futures: Any) -> bool:
@@ -1011,17 +1033,25 @@ class Client:
     def set_collection(self, name: str, collection: Any) -> None:
         """Store ``collection`` on the scheduler under ``name`` (replacing any); data it holds
         through futures (a persisted collection) stays on the workers as long as it is stored."""
-        if not isinstance(name, str):
-            raise TypeError(f"a collection name must be a str, not {type(name).__name__}")
         if not is_lazyarr_collection(collection):
-            raise TypeError(f"set_collection stores lazyarr collections, not {type(collection).__name__}")
+            raise TypeError(f"set_collection stores lazyarr collections, not {type(collection).__name__} "
+                            f"(publish_dataset stores any object)")
+        self._store_named(name, collection, override=True)
+
+    def _store_named(self, name: str, value: Any, override: bool) -> None:
+        """The one way to store a named collection or dataset: ``value`` pickled here (the
+        scheduler keeps the bytes unopened) with the keys of the futures inside it, which the
+        scheduler then keeps alive; a taken name is refused unless ``override``."""
+        if not isinstance(name, str):
+            raise TypeError(f"a collection or dataset name must be a str, not {type(name).__name__}")
         self._check_open()
         with _Collecting() as keys:
             try:
-                blob = protocol.serialize(collection)
+                blob = protocol.serialize(value)
             except SerializationError as e:
-                raise SerializationError(f"cannot store collection {name!r}: {e}") from e
-        self._request({"op": "set-collection", "name": name, "blob": blob, "keys": list(dict.fromkeys(keys))})
+                raise SerializationError(f"cannot store {name!r}: {e}") from e
+        self._request({"op": "set-collection", "name": name, "blob": blob, "keys": list(dict.fromkeys(keys)),
+                       "override": bool(override)})
 
     def get_collection(self, name: str) -> Any:
         """The collection stored under ``name`` (same type, computes the same); raises KeyError."""
@@ -1048,6 +1078,186 @@ class Client:
         self._check_open()
         self._request({"op": "delete-collection", "name": name})
 
+    # ------------------------------------------------------------------ datasets (Dask's names)
+
+    def publish_dataset(self, *args: Any, name: str | None = None, override: bool = False, **kwargs: Any) -> None:
+        """Store objects on the scheduler under names, for any client to get back: futures,
+        persisted or lazy collections, or any picklable object holding them. The futures' data
+        stays on the workers as long as the name exists, even after this client closes.
+
+        ``publish_dataset(x=future, y=collection)``, or ``publish_dataset(value, name='x')``
+        (several positional values are stored as one tuple). A name already taken raises
+        ``KeyError`` unless ``override=True``. Datasets are named collections (``set_collection``):
+        one mechanism, one namespace.
+        """
+        if name is not None:
+            if not args:
+                raise TypeError("publish_dataset(name=...) needs the value to publish: publish_dataset(x, name='x')")
+            if name in kwargs:
+                raise TypeError(f"publish_dataset got the name {name!r} twice")
+            kwargs[name] = args[0] if len(args) == 1 else args
+        elif args:
+            raise TypeError("publish_dataset needs a name for each value: publish_dataset(x, name='x') or "
+                            "publish_dataset(x=x)")
+        for dataset, value in kwargs.items():
+            self._store_named(dataset, value, override)
+
+    def get_dataset(self, name: str, default: Any = _NO_DEFAULT) -> Any:
+        """The object published under ``name``, its futures now this client's; ``default`` if
+        there is none and one is given, else ``KeyError``."""
+        try:
+            return self.get_collection(name)
+        except KeyError:
+            if default is _NO_DEFAULT:
+                raise
+            return default
+
+    def list_datasets(self) -> list:
+        """The published names (datasets and named collections), sorted."""
+        return self.list_collections()
+
+    def unpublish_dataset(self, name: str) -> None:
+        """Remove a published name; its data is freed unless a client holds futures of it.
+        ``KeyError`` if nothing is published under ``name`` (Dask ignores that silently)."""
+        self.delete_collection(name)
+
+    @property
+    def datasets(self) -> "Datasets":
+        """The published datasets as a mapping: ``client.datasets['x'] = future``, ``client.datasets['x']``,
+        ``del client.datasets['x']``, ``'x' in client.datasets``, ``list(client.datasets)``."""
+        return Datasets(self)
+
+    # ------------------------------------------------------------------ the cluster, as Dask shows it
+
+    def _query(self, what: str, **fields: Any) -> dict:
+        self._check_open()
+        pairs = self._request({"op": "query", "what": what, **fields}).value
+        return {k: list(v) if type(v) is tuple else v for k, v in pairs}  # lists, as Dask gives
+
+    def _workers_field(self, workers: Any, what: str) -> dict:
+        return {} if workers is None else {"workers": _worker_list(workers, what)}
+
+    def who_has(self, futures: Any = None) -> dict:
+        """``{key: [addresses of the workers holding its data]}`` for the futures (at any depth
+        of containers, or of a persisted collection; ``[]`` for a key not in memory), or for
+        every key in memory."""
+        if futures is None:
+            return self._query("who_has")
+        return self._query("who_has", keys=list(dict.fromkeys(f.key for f in _futures_of(futures))))
+
+    def has_what(self, workers: Any = None) -> dict:
+        """``{worker address: [keys whose data it holds]}``, for ``workers`` (addresses or
+        names; every worker by default); ``ValueError`` naming unknown ones."""
+        return self._query("has_what", **self._workers_field(workers, "has_what"))
+
+    def nthreads(self, workers: Any = None) -> dict:
+        """``{worker address: its number of threads}`` (``workers`` as for :meth:`has_what`)."""
+        return self._query("nthreads", **self._workers_field(workers, "nthreads"))
+
+    ncores = nthreads
+
+    def processing(self, workers: Any = None) -> dict:
+        """``{worker address: [keys of the tasks sent to it, running or queued there]}``."""
+        return self._query("processing", **self._workers_field(workers, "processing"))
+
+    def nbytes(self, keys: Any = None, summary: bool = True) -> dict:
+        """Bytes held on the cluster per key in memory (``keys``: futures or keys; all by default);
+        ``summary=True`` sums them per key prefix (``{'add': 4096, 'x': 80000}``), as Dask does."""
+        fields: dict = {"summary": bool(summary)}
+        if keys is not None:
+            items = _futures_of(keys) if type(keys) is Future or is_lazyarr_collection(keys) else list(keys)
+            fields["keys"] = [k.key if type(k) is Future else k for k in items]
+        return self._query("nbytes", **fields)
+
+    # ------------------------------------------------------------------ code outside the task system
+
+    def run(self, function: Callable, /, *args: Any, workers: Any = None, wait: bool = True, nanny: bool = False,
+            on_error: str = "raise", **kwargs: Any) -> dict | None:
+        """Run ``function(*args, **kwargs)`` on every worker (or on ``workers``, addresses or names),
+        outside the task system, in a thread of its own; returns ``{worker address: result}``.
+
+        As in Dask: a function with a ``dask_worker`` (or ``lazyarr_worker``) parameter gets the
+        :class:`~runtime.worker.Worker` running it; ``nanny=True`` runs it in each worker's nanny
+        process instead (the ``Nanny`` as ``dask_worker``; a worker without one fails);
+        ``wait=False`` returns ``None`` at once without waiting for the calls; ``on_error``
+        decides what a call that raised gives: ``'raise'`` its exception (with the worker's
+        traceback), ``'return'`` the exception as that worker's result, ``'ignore'`` nothing.
+        A worker that leaves before answering fails with
+        :class:`~runtime.errors.WorkerLeftError`; an unknown worker raises ``ValueError``; a
+        function or argument that cannot be pickled raises ``SerializationError`` before
+        anything is sent.
+        """
+        if on_error not in remote_call.ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(map(repr, remote_call.ON_ERROR))}, not {on_error!r}")
+        op: dict = {"op": "run", "function": remote_call.pack_call(function, args, kwargs), "wait": bool(wait),
+                    "nanny": bool(nanny), **self._workers_field(workers, "run")}
+        self._check_open()
+        answers = self._request(op).value
+        if not wait:
+            return None
+        return remote_call.unpack_results(answers, on_error, f"client.run({funcname(function)})")
+
+    def run_on_scheduler(self, function: Callable, /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function(*args, **kwargs)`` in the scheduler process and return its result (a
+        ``dask_scheduler`` / ``lazyarr_scheduler`` parameter gets the
+        :class:`~runtime.scheduler.Scheduler`). Only on a scheduler started with
+        ``allow_run_on_scheduler=True``: otherwise the scheduler unpickles nothing clients send,
+        and this raises ``PermissionError`` saying how to allow it.
+        """
+        payload = remote_call.pack_call(function, args, kwargs)
+        self._check_open()
+        ok, result = self._request({"op": "run-on-scheduler", "function": payload}).value
+        return remote_call.unpack_results([["scheduler", ok, result]], "raise",
+                                          f"client.run_on_scheduler({funcname(function)})")["scheduler"]
+
+    def upload_file(self, filename: str, load: bool = True) -> None:
+        """Send a local ``.py``, ``.zip`` or ``.egg`` file to every worker, and to every worker
+        that joins later: each saves it in a directory of its own on its ``sys.path`` and (with
+        ``load``) imports it (a ``.py`` module, or each top-level module and package of an
+        archive), reloading an earlier version. Raises the first worker's error (e.g. the
+        module's ``SyntaxError``). The scheduler only keeps the bytes; it does not import them.
+        """
+        import os
+
+        if not str(filename).endswith(remote_call.UPLOAD_SUFFIXES):
+            raise ValueError(f"upload_file sends {', '.join(remote_call.UPLOAD_SUFFIXES)} files, not {filename!r}")
+        with open(filename, "rb") as f:
+            data = f.read()
+        self._check_open()
+        answers = self._request({"op": "upload-file", "filename": os.path.basename(filename), "data": data,
+                                 "load": bool(load)}).value
+        remote_call.unpack_results(answers, "raise", f"upload_file({os.path.basename(filename)!r})")
+
+    def replicate(self, futures: Any, n: int | None = None, workers: Any = None, branching_factor: int = 2,
+                  timeout: float = 30.0) -> None:
+        """Copy the futures' data to ``n`` workers (every worker by default) among ``workers``
+        (addresses or names; all by default), peer to peer: each new holder fetches a copy from
+        a worker that has one. Copies beyond ``n`` among ``workers`` are freed, as in Dask.
+        Waits for the futures, then for the copies (``TimeoutError`` after ``timeout`` seconds).
+        ``branching_factor`` is accepted for Dask's signature: every copy is fetched at once.
+        """
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"n must be a positive number of workers, not {n!r}")
+        found = _futures_of(futures)
+        keys = list(dict.fromkeys(f.key for f in found))
+        op: dict = {"op": "replicate", "keys": keys, **self._workers_field(workers, "replicate")}
+        if n is not None:
+            op["n"] = n
+        self._check_open()
+        deadline = time.monotonic() + timeout
+        wait_futures(found, timeout=timeout)
+        for f in found:
+            if f.status in (ERROR, CANCELLED):
+                raise ValueError(f"cannot replicate key {f.key!r}: its future is {f.status}")
+        pause = 0.01
+        # The scheduler answers with the number of copies it still had to ask for; asking again
+        # until none is missing also re-requests a copy whose fetch failed.
+        while self._request(dict(op), deadline).value:
+            if time.monotonic() + pause >= deadline:
+                raise TimeoutError(f"replicate: the copies of {len(keys)} keys were not all made within {timeout} s")
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
+
     @property
     def dashboard_link(self) -> str | None:
         """The URL of the scheduler's dashboard (``docs/dashboard.md``), None if it has none."""
@@ -1065,3 +1275,49 @@ def default_client_after(closed: Client) -> Any:
     while isinstance(previous, Client) and previous.closed:
         previous = getattr(previous, "_previous_default", None)
     return previous
+
+
+def fire_and_forget(futures: Any) -> None:
+    """Have the cluster finish computing ``futures`` (a future, containers of them, or a persisted
+    collection) and everything they depend on, even after every client lets go of them or
+    disconnects; their results are then dropped. For tasks run for their side effects.
+
+    >>> fire_and_forget([])      # nothing to do
+    """
+    by_client: dict = {}
+    for future in _futures_of(futures):
+        by_client.setdefault(future.client, []).append(future.key)
+    for client, keys in by_client.items():
+        client._check_open()
+        # after the update-graph that created the keys (one socket, in order), before any release
+        client._send({"op": "fire-and-forget", "keys": list(dict.fromkeys(keys))})
+
+
+class Datasets(MutableMapping):
+    """``client.datasets``: the published datasets of a client's scheduler as a mapping (as
+    Dask's ``client.datasets``). Setting a name already published raises ``KeyError``, as
+    ``publish_dataset`` does without ``override``."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def __getitem__(self, name: str) -> Any:
+        return self._client.get_dataset(name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._client.publish_dataset(value, name=name)
+
+    def __delitem__(self, name: str) -> None:
+        self._client.unpublish_dataset(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._client.list_datasets()  # without fetching (and holding) the data
+
+    def __iter__(self):
+        return iter(self._client.list_datasets())
+
+    def __len__(self) -> int:
+        return len(self._client.list_datasets())
+
+    def __repr__(self) -> str:
+        return f"<Datasets {self._client.list_datasets()!r}>"

@@ -410,13 +410,17 @@ class LocalCluster(SchedulerOwner):
     dashboard_address:
         ``'host:port'`` of the scheduler's web dashboard (port 0: a free port; ``None``: off).
         See ``docs/dashboard.md``; :attr:`dashboard_link` is its URL.
+    allow_run_on_scheduler:
+        Let clients run functions in the scheduler (``client.run_on_scheduler``); off by
+        default, as the scheduler otherwise never unpickles what clients send.
     """
 
     def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
                  processes: bool = True, memory_limit: int | str | None = None, hostname: str = "127.0.0.1",
                  port_to_workers: int = 0, port_to_clients: int = 0, timeout: float = 30.0,
                  log_level: str = "warning", security: Any = None, insecure: bool = False,
-                 dashboard_address: str | None = "127.0.0.1:8787", nanny: bool | dict = True) -> None:
+                 dashboard_address: str | None = "127.0.0.1:8787", nanny: bool | dict = True,
+                 allow_run_on_scheduler: bool = False) -> None:
         for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative integer, not {value!r}")
@@ -442,7 +446,8 @@ class LocalCluster(SchedulerOwner):
 
         self._resources.scheduler = Scheduler(hostname=hostname, port_to_workers=port_to_workers,
                                               port_to_clients=port_to_clients, security=security,
-                                              insecure=insecure, dashboard_address=dashboard_address)
+                                              insecure=insecure, dashboard_address=dashboard_address,
+                                              allow_run_on_scheduler=allow_run_on_scheduler)
         try:
             self.scale(n)
         except BaseException:

@@ -20,6 +20,7 @@ __all__ = [
     "LostDataError",
     "MissingDependencyError",
     "KilledWorker",
+    "WorkerLeftError",
     "CancelledError",
     "ClientClosedError",
     "SecurityError",
@@ -122,3 +123,8 @@ class KilledWorker(RuntimeError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.args[0] if self.args else "", self.task, self.deaths))
+
+
+class WorkerLeftError(RuntimeError):
+    """A worker left (closed, died, was retired) before answering a call made on it with
+    ``client.run`` or ``client.upload_file``."""

@@ -21,7 +21,7 @@ from .errors import CancelledError, ClientClosedError, RemoteTraceback
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
 
-__all__ = ["Future", "FutureState", "as_completed", "wait", "DoneAndNotDone"]
+__all__ = ["Future", "FutureState", "as_completed", "wait", "DoneAndNotDone", "remote_exception"]
 
 PENDING, FINISHED, ERROR, CANCELLED, LOST = "pending", "finished", "error", "cancelled", "lost"
 
@@ -64,21 +64,34 @@ class FutureState:
     def exception(self) -> BaseException:
         """The exception, unpickled once, with the worker's traceback as its ``__cause__``."""
         if self._exception is None:
-            from .protocol import deserialize
-
-            try:
-                exc, tb = deserialize(self.payload)
-            except Exception as e:
-                exc, tb = RuntimeError(f"task {self.blame!r} failed, but its exception could not be "
-                                       f"unpickled here: {type(e).__name__}: {e}"), ""
-            if not isinstance(exc, BaseException):
-                exc = RuntimeError(repr(exc))
-            if tb:
-                exc.__cause__ = RemoteTraceback(tb)
+            exc = remote_exception(self.payload, f"task {self.blame!r}")
             if self.blame is not None and self.blame != self.key:
                 _add_note(exc, f"(raised by task {self.blame!r}, on which {self.key!r} depends)")
             self._exception = exc
         return self._exception
+
+
+def remote_exception(payload: Any, what: str) -> BaseException:
+    """The exception in a pickled ``(exception, traceback)`` from a worker (a failed task or
+    ``client.run`` call: ``what`` names it), the worker's traceback as its ``__cause__``.
+
+    >>> from runtime.protocol import exception_payload
+    >>> exc = remote_exception(exception_payload(KeyError('k'), 'Traceback ...'), 'task x')
+    >>> type(exc).__name__, type(exc.__cause__).__name__
+    ('KeyError', 'RemoteTraceback')
+    """
+    from .protocol import deserialize
+
+    try:
+        exc, tb = deserialize(payload)
+    except Exception as e:
+        exc, tb = RuntimeError(f"{what} failed, but its exception could not be unpickled here: "
+                               f"{type(e).__name__}: {e}"), ""
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError(repr(exc))
+    if tb:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc
 
 
 def _add_note(exc: BaseException, note: str) -> None:

@@ -9,7 +9,9 @@ it the group
   the scheduler matches to the worker that registered with this nanny identity and that pid:
   the worker is removed at once, and the reason goes into ``KilledWorker`` errors;
 * obeys ``restart`` (sent by the scheduler for ``client.restart()``): every nanny restarts its
-  worker, all at once.
+  worker, all at once;
+* runs ``client.run(..., nanny=True)`` calls, each in a thread of its own, with the worker's
+  :class:`~runtime.nanny.Nanny` as ``dask_worker`` / ``lazyarr_worker``, and sends the answer back.
 
 Each worker is started with ``--nanny-id <identity>`` so that its registration names its nanny.
 One I/O thread owns the socket; nanny threads hand it events through a queue. ``close()`` stops
@@ -32,6 +34,7 @@ import zmq
 from . import protocol
 from .errors import ProtocolError
 from .nanny import Nanny
+from .remote_call import CallThreads, run_call
 from .waker import Waker
 
 __all__ = ["NannyGroup"]
@@ -68,6 +71,7 @@ class NannyGroup:
             security.configure_client(self._sock, "the nanny")
         self._sock.connect(scheduler)
         self._waker = Waker()
+        self._calls = CallThreads(f"lazyarr-nannies-{self.id[-8:]}")
         self.nannies: list[Nanny] = []
         self._thread = threading.Thread(target=self._io_loop, name=f"lazyarr-nannies-{self.id[-8:]}", daemon=True)
         self._thread.start()
@@ -104,6 +108,7 @@ class NannyGroup:
             return
         self._closed = True
         _all_at_once([lambda n=n: n.close(timeout) for n in self.nannies], "close")
+        self._calls.close(timeout)
         self._closing = True
         self._wake()
         self._thread.join(timeout)
@@ -170,12 +175,29 @@ class NannyGroup:
                 logger.warning("nannies %s: dropped a malformed message from the scheduler: %s", self.id, e)
                 continue
             for op in ops:
-                if op.get("op") == "restart" and not self._closing:
+                if op.get("op") == "run" and not self._closing:
+                    self._start_call(op)
+                elif op.get("op") == "restart" and not self._closing:
                     logger.info("nannies %s: the scheduler asks to restart %d workers", self.id, len(self.nannies))
                     try:  # a short grace: a restart is for a fresh start, not to finish running tasks
                         self.restart(timeout=RESTART_GRACE)
                     except Exception as e:
                         logger.error("nannies %s: restart failed: %s", self.id, e)
+
+
+    def _start_call(self, op: dict) -> None:
+        """``client.run(..., nanny=True)`` for the worker with pid ``op['pid']``: run the call in
+        a thread, with that worker's :class:`~runtime.nanny.Nanny`, and answer for the worker."""
+        nanny = next((n for n in self.nannies if n.pid is not None and n.pid == op.get("pid")), None)
+
+        def call() -> None:
+            ok, result = run_call(op["function"], {"lazyarr_worker": nanny, "dask_worker": nanny})
+            if op.get("reply", True):
+                self._events.put({"op": "call-result", "client": op["client"], "rid": op["rid"],
+                                  "worker": op["worker"], "ok": ok, "result": result})
+                self._wake()
+
+        self._calls.start(call)
 
 
 def _all_at_once(calls: list, what: str) -> list:

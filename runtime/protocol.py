@@ -62,6 +62,7 @@ __all__ = [
     "deserialize",
     "dumps_task",
     "loads_task",
+    "exception_payload",
     "encode",
     "decode",
     "error_frames",
@@ -434,6 +435,22 @@ def dumps_task(comp: Any, key: Any = None) -> bytes | Serialized:
 def loads_task(payload: bytes | Serialized) -> Any:
     """Unpickle a computation made by :func:`dumps_task` (worker side)."""
     return deserialize(payload)
+
+
+def exception_payload(exc: BaseException, tb: str) -> bytes | Serialized:
+    """``(exception, traceback text)`` pickled, as a failed task or call reports it; a
+    ``RuntimeError`` stand-in of the same name if the exception itself cannot be pickled.
+
+    >>> exc, tb = deserialize(exception_payload(ValueError('bad'), 'Traceback ...'))
+    >>> type(exc).__name__, tb
+    ('ValueError', 'Traceback ...')
+    """
+    try:
+        return serialize((exc, tb))
+    except SerializationError:
+        stand_in = RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} "
+                                f"(the original exception could not be pickled)")
+        return serialize((stand_in, tb))
 
 
 _SIZEOF_SAMPLE = 16

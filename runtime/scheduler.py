@@ -2,7 +2,8 @@
 
 Workers connect to ``address_to_workers``, clients to ``address_to_clients``. The loop here only
 receives messages, decodes their headers, calls the state machine and sends what it returns,
-grouping all ops for one peer into one message. It never unpickles payloads.
+grouping all ops for one peer into one message. It never unpickles payloads, except the
+functions of ``client.run_on_scheduler`` when started with ``allow_run_on_scheduler=True``.
 
 >>> s = Scheduler()                       # picks free ports on 127.0.0.1, serves in a thread
 >>> s.address_to_workers.startswith('tcp://127.0.0.1:')
@@ -96,6 +97,9 @@ class Scheduler:
     state_dir: a directory where named collections are saved (atomically) whenever they change,
         and from which they are loaded at start: they survive a scheduler restart (see
         ``docs/resilience.md``).
+    allow_run_on_scheduler: run the functions clients send with ``client.run_on_scheduler``.
+        Off by default: the scheduler otherwise never unpickles anything a client sends, so a
+        client can make it run no code of its own (``docs/security.md``).
     """
 
     def __init__(self, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
@@ -103,15 +107,19 @@ class Scheduler:
                  worker_timeout: float | None = None, client_timeout: float | None = None,
                  check_interval: float | None = None, security: Security | None = None,
                  insecure: bool = False, dashboard_address: str | None = "127.0.0.1:8787",
-                 state_dir: str | os.PathLike | None = None):
+                 state_dir: str | os.PathLike | None = None, allow_run_on_scheduler: bool = False):
         check_listen(hostname, security, insecure, "the scheduler")
         from .dashboard import parse_dashboard_address, start_dashboard
 
         dashboard_spec = parse_dashboard_address(dashboard_address)  # bad input fails before binding
         if dashboard_spec is not None:
             check_dashboard_listen(dashboard_spec[0], insecure)
+        if not isinstance(allow_run_on_scheduler, bool):
+            raise TypeError(f"allow_run_on_scheduler must be True or False, not {allow_run_on_scheduler!r}")
         self.hostname = hostname
         self.security = security
+        #: Does this scheduler run ``client.run_on_scheduler`` functions (an explicit opt-in)?
+        self.allow_run_on_scheduler = allow_run_on_scheduler
         size = protocol.max_message_size() if max_message_size is None else protocol.parse_bytes(max_message_size)
         self._ctx = zmq.Context()
         self._to_workers = self._ctx.socket(zmq.ROUTER)
@@ -423,6 +431,8 @@ class Scheduler:
         name = op["op"]
         if name in ("nanny-hello", "worker-died"):  # from a nanny (its own identity), not a worker
             return self._on_nanny(address, op)
+        if name == "call-result":  # from a worker, or from a nanny for client.run(..., nanny=True)
+            return state.call_answered(address, op["client"], op["rid"], op["worker"], op["ok"], op["result"])
         if self._liveness.retired and self._liveness.is_retired(address, time.monotonic()):
             return []  # the old process of a worker being restarted: let it go
         if name == "finished":
@@ -458,6 +468,8 @@ class Scheduler:
                 raise ProtocolError("malformed 'paused' op")
             logger.info("worker %s %s", address, "paused (memory above its pause threshold)" if paused else "resumed")
             return state.worker_paused(address, paused)
+        if name == "seceded":
+            return state.task_seceded(address, op["keys"])
         if name == "steal-response":
             keys, released = op["keys"], op["released"]
             if type(keys) is not tuple or type(released) is not tuple or len(keys) != len(released):
@@ -472,7 +484,9 @@ class Scheduler:
                                      op.get("keys", ()), op.get("nbytes", ()))
             if not known:
                 logger.info("worker %s joined (%s threads, name %s)", address, op.get("nthreads"), op.get("name"))
-            return [(("w", address), {"op": "welcome", "version": protocol.VERSION}), *out]
+            # the clients' address: tasks on the worker open clients of their own (get_client())
+            return [(("w", address), {"op": "welcome", "version": protocol.VERSION,
+                                      "address_to_clients": self.address_to_clients}), *out]
         if name == "unregister":
             if address in state.workers:
                 logger.info("worker %s left", address)
@@ -629,6 +643,34 @@ class Scheduler:
                 waiting.append((client, rid, expected, deadline))
         self._restarts = waiting
 
+    def _nannies(self) -> dict:
+        """``{worker address: (its nanny's identity, its pid)}`` for the workers run by a nanny."""
+        out = {}
+        for address in self.state.workers:
+            nanny = self._liveness.nanny_of(address)
+            if nanny is not None:
+                out[address] = (nanny, self._liveness.procs[address][1])
+        return out
+
+    def _run_on_scheduler(self, client: str, op: dict) -> list:
+        """``client.run_on_scheduler``, if this scheduler was started with the opt-in: the
+        function runs here, in the scheduler's thread (the scheduler waits for it), and gets the
+        :class:`Scheduler` as ``lazyarr_scheduler`` / ``dask_scheduler`` if it asks for one."""
+        rid = op["rid"]
+        if not self.allow_run_on_scheduler:
+            return [(("c", client), {"op": "reply", "rid": rid, "ok": False, "error": "PermissionError",
+                                     "message": "this scheduler does not run client code: it never unpickles what "
+                                                "clients send, so no client can make it run anything "
+                                                "(docs/security.md). Start it with "
+                                                "Scheduler(allow_run_on_scheduler=True), "
+                                                "lazyarr-scheduler --allow-run-on-scheduler or "
+                                                "LocalCluster(allow_run_on_scheduler=True) to allow "
+                                                "client.run_on_scheduler"})]
+        from .remote_call import run_call
+
+        ok, result = run_call(op["function"], {"lazyarr_scheduler": self, "dask_scheduler": self})
+        return [(("c", client), {"op": "reply", "rid": rid, "ok": True, "result": [ok, result]})]
+
     def _saved(self, out: list) -> list:
         """Write the named collections to the state directory (if any) after a change."""
         if self._state_dir is not None:
@@ -673,7 +715,8 @@ class Scheduler:
             self._progress.client_removed(client)
             return state.client_removed(client)
         if name == "set-collection":
-            return self._saved(state.set_collection(client, op["rid"], op["name"], op["blob"], op["keys"]))
+            return self._saved(state.set_collection(client, op["rid"], op["name"], op["blob"], op["keys"],
+                                                    bool(op.get("override", True))))
         if name == "get-collection":
             return state.get_collection(client, op["rid"], op["name"])
         if name == "delete-collection":
@@ -688,6 +731,27 @@ class Scheduler:
             return self._progress.handle(self, client, op)
         if name == "scheduler-info":
             return state.info(client, op["rid"])
+        if name == "query":
+            return state.query(client, op["rid"], op["what"], op.get("keys"), op.get("workers"),
+                               bool(op.get("summary", True)))
+        if name == "fire-and-forget":
+            return state.fire_and_forget(op["keys"])
+        if name == "replicate":
+            n = op.get("n")
+            if n is not None and (type(n) is not int or n < 1):
+                raise ProtocolError("malformed 'replicate' op")
+            return state.replicate(client, op["rid"], op["keys"], n, op.get("workers"))
+        if name == "run":
+            nannies = self._nannies() if op.get("nanny") else None
+            return state.run_on_workers(client, op["rid"], op["function"], op.get("workers"), nannies,
+                                        bool(op.get("wait", True)))
+        if name == "run-on-scheduler":
+            return self._run_on_scheduler(client, op)
+        if name == "upload-file":
+            filename, data = op["filename"], op["data"]
+            if type(filename) is not str or type(data) is not bytes or "/" in filename or filename.startswith("."):
+                raise ProtocolError("malformed 'upload-file' op")
+            return state.upload_file(client, op["rid"], filename, data, bool(op.get("load", True)))
         if name == "register":  # a worker at the clients' port: tell it where to go
             return [(("c", client), {"op": "error", "fatal": True, "version": protocol.VERSION,
                                      "message": f"{self.address_to_clients} is the scheduler's port for clients; "

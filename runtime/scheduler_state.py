@@ -53,11 +53,12 @@ from typing import Any, Iterable, Sequence
 
 from concurrent.futures import CancelledError
 
-from .errors import KilledWorker, LostDataError, MissingDependencyError
+from .errors import KilledWorker, LostDataError, MissingDependencyError, WorkerLeftError
 from .protocol import PayloadSharer, SharedPayload
+from .task_stream import prefix_of
 
 __all__ = ["SchedulerState", "TaskState", "WorkerState", "ClientState",
-           "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN"]
+           "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN", "FIRE_AND_FORGET"]
 
 WAITING = "waiting"
 READY = "ready"
@@ -71,6 +72,7 @@ _PENDING = (WAITING, READY, PROCESSING)
 #: ``TaskState.flags`` bits.
 CHAINED = 1      # sent before its inputs were ready: does not take one of the worker's slots
 SCATTERED = 2    # data from a client (no computation): cannot be recomputed
+SECEDED = 4      # running, but left its worker's thread pool to wait (secede()): takes no slot
 
 _ROOT_PRIORITY_SHIFT = 32
 #: Transfer-cost model for placement: assumed bandwidth and per-fetch latency.
@@ -82,6 +84,8 @@ _PAUSED_PENALTY = 1e9
 #: Work stealing: seconds a steal costs beyond moving the inputs (two messages, a fresh start).
 _STEAL_OVERHEAD = 0.005
 _intern = sys.intern
+#: The pseudo-client that wants the keys given to ``fire_and_forget`` until they are done.
+FIRE_AND_FORGET = "\x00fire-and-forget"
 
 
 class TaskState:
@@ -151,6 +155,16 @@ class ClientState:
         self.last_seen = now
         self.persistent = persistent
         self.partial: list = []   # tasks of a graph still arriving in pieces
+
+
+class _Call:
+    """A ``client.run`` or ``client.upload_file`` under way: who has yet to answer, and the answers."""
+
+    __slots__ = ("pending", "answers")
+
+    def __init__(self, answers: list):
+        self.pending: dict = {}       # worker address -> the peer asked (the worker, or its nanny)
+        self.answers = answers        # [worker address, ok, opaque payload]
 
 
 def _exception_payload(exc: BaseException) -> bytes:
@@ -301,6 +315,10 @@ class SchedulerState:
         #: Retiring workers to be told to ``close`` once their data is safe (``close_workers``).
         self.closing: set = set()
         self.nforgotten = 0        # tasks forgotten since the owner last gave memory back (trim_memory)
+        #: ``client.run`` / ``client.upload_file`` calls waiting for answers, by (client, request id).
+        self.calls: dict = {}
+        #: Files from ``client.upload_file`` (name -> (bytes, load)): sent to every worker that joins.
+        self.uploads: dict = {}
         self._reset_outbox()
 
     # ------------------------------------------------------------------ outbox
@@ -442,11 +460,11 @@ class SchedulerState:
         if ws is None:
             return None
         ws.processing.discard(ts)
-        if not ts.flags & (CHAINED | SCATTERED):
+        if not ts.flags & (CHAINED | SCATTERED | SECEDED):
             ws.nready -= 1
             if ws.nready < ws.capacity and ws.address in self.workers:
                 self.idle.add(ws)
-        ts.flags &= ~CHAINED
+        ts.flags &= ~(CHAINED | SECEDED)
         return ws
 
     def _add_dependent(self, dep: TaskState, ts: TaskState) -> None:
@@ -626,6 +644,8 @@ class SchedulerState:
                     release.append(dep)
         if ts.who_wants:
             self._notify_memory(ts)
+            if FIRE_AND_FORGET in ts.who_wants:
+                self._fired(ts)
         for d in ts.dependents or ():
             st = d.state
             if st is WAITING:
@@ -638,6 +658,14 @@ class SchedulerState:
             release.append(ts)
         if release:
             self._release(release)
+
+    def _fired(self, ts: TaskState) -> None:
+        """A task given to :meth:`fire_and_forget` is done (in memory or erred): the
+        fire-and-forget no longer holds it, so it is released unless someone else wants it."""
+        ts.who_wants.discard(FIRE_AND_FORGET)
+        self.clients[FIRE_AND_FORGET].wants.discard(ts)
+        if not ts.who_wants:
+            ts.who_wants = None
 
     def _unchain(self, ts: TaskState) -> None:
         """A chained task's inputs are all in memory: it is now an ordinary queued task on its
@@ -719,6 +747,8 @@ class SchedulerState:
                     dep.nwaiters -= 1
                     if dep.nwaiters == 0:
                         release.append(dep)
+            if ts.who_wants and FIRE_AND_FORGET in ts.who_wants:
+                self._fired(ts)
             if ts.who_wants:
                 for cid in ts.who_wants:
                     if not self.clients[cid].persistent:
@@ -957,6 +987,8 @@ class SchedulerState:
 
     def client_removed(self, client: str) -> list:
         """A client closed or timed out: drop everything it wanted."""
+        for key in [k for k in self.calls if k[0] == client]:
+            del self.calls[key]   # nobody to answer any more
         cs = self.clients.pop(client, None)
         if cs is not None:
             release: list = [ts for ts in cs.partial if ts.state is RELEASED and ts.nalive == 0]
@@ -1027,8 +1059,14 @@ class SchedulerState:
         light = [ws for ws in targets if ws.nbytes + len(ws.processing) == least]
         return light[self._rr % len(light)]
 
-    def set_collection(self, client: str, rid: Any, name: str, blob: Any, keys: Sequence) -> list:
-        """Store a named collection (opaque pickled ``blob``), keeping its ``keys`` alive."""
+    def set_collection(self, client: str, rid: Any, name: str, blob: Any, keys: Sequence,
+                       override: bool = True) -> list:
+        """Store a named collection or dataset (opaque pickled ``blob``), keeping its ``keys``
+        alive; without ``override`` a name already taken is refused (``publish_dataset``)."""
+        if not override and name in self.collections:
+            self._reply(client, rid, ok=False, error="KeyError",
+                        message=f"a dataset named {name!r} already exists; pass override=True to replace it")
+            return self._flush()
         unknown = [k for k in keys if k not in self.tasks]
         if unknown:
             self._reply(client, rid, ok=False, error="KeyError",
@@ -1085,6 +1123,213 @@ class SchedulerState:
         self._reply(client, rid, result=sorted(self.collections))
         return self._flush()
 
+    # ------------------------------------------------------------------ the cluster as clients see it
+
+    def _workers_named(self, workers: Sequence | None) -> list[WorkerState]:
+        """The workers with these addresses or names, in order (every worker for ``None``);
+        ``ValueError`` naming the ones the scheduler does not know."""
+        if workers is None:
+            return list(self.workers.values())
+        found: dict = {}
+        unknown = []
+        for worker in workers:
+            ws = self._worker_named(worker) if type(worker) is str else None
+            if ws is None:
+                unknown.append(worker)
+            else:
+                found[ws] = None
+        if unknown:
+            known = ", ".join(sorted(ws.address if ws.name == ws.address else f"{ws.address} ({ws.name})"
+                                     for ws in self.workers.values())) or "none"
+            raise ValueError(f"unknown workers {unknown!r}: not the address or name of any worker of this "
+                             f"scheduler (its workers: {known})")
+        return list(found)
+
+    def who_has(self, keys: Sequence | None = None) -> dict:
+        """``{key: [addresses of the workers holding it]}`` for ``keys`` (``[]`` for a key not in
+        memory), or for every key in memory."""
+        if keys is None:
+            return {ts.key: sorted(ws.address for ws in ts.who_has) for ts in self.tasks.values() if ts.who_has}
+        out = {}
+        for key in keys:
+            ts = self.tasks.get(key)
+            out[key] = sorted(ws.address for ws in ts.who_has) if ts is not None and ts.who_has else []
+        return out
+
+    def has_what(self, workers: Sequence | None = None) -> dict:
+        """``{worker address: [keys it holds]}`` (workers by address or name; all by default)."""
+        return {ws.address: [ts.key for ts in ws.has_what] for ws in self._workers_named(workers)}
+
+    def nthreads(self, workers: Sequence | None = None) -> dict:
+        """``{worker address: threads}``."""
+        return {ws.address: ws.nthreads for ws in self._workers_named(workers)}
+
+    def processing(self, workers: Sequence | None = None) -> dict:
+        """``{worker address: [keys sent to it and not finished]}``, running or queued there."""
+        return {ws.address: [ts.key for ts in ws.processing] for ws in self._workers_named(workers)}
+
+    def nbytes(self, keys: Sequence | None = None, summary: bool = True) -> dict:
+        """Bytes of each key in memory (of ``keys``, or all); with ``summary``, summed per key
+        prefix (``'add'`` for ``'add-3f2c...'``, ``'x'`` for ``('x', 0)``), as Dask's ``nbytes``."""
+        tss = self.tasks.values() if keys is None else [self.tasks[k] for k in keys if k in self.tasks]
+        out: dict = {}
+        for ts in tss:
+            if ts.state is MEMORY:
+                if summary:
+                    prefix = prefix_of(ts.key)
+                    out[prefix] = out.get(prefix, 0) + ts.nbytes
+                else:
+                    out[ts.key] = ts.nbytes
+        return out
+
+    def query(self, client: str, rid: Any, what: str, keys: Sequence | None = None,
+              workers: Sequence | None = None, summary: bool = True) -> list:
+        """Answer ``client.who_has`` / ``has_what`` / ``nthreads`` / ``processing`` / ``nbytes``
+        with that method's result as ``[key, value]`` pairs (task keys may be tuples)."""
+        try:
+            if what == "who_has":
+                result = self.who_has(keys)
+            elif what == "nbytes":
+                result = self.nbytes(keys, summary)
+            elif what in ("has_what", "nthreads", "processing"):
+                result = getattr(self, what)(workers)
+            else:
+                raise ValueError(f"unknown query {what!r}")
+        except ValueError as e:
+            self._reply(client, rid, ok=False, error="ValueError", message=str(e))
+        else:
+            self._reply(client, rid, result=list(result.items()))
+        return self._flush()
+
+    def replicate(self, client: str, rid: Any, keys: Sequence, n: int | None = None,
+                  workers: Sequence | None = None) -> list:
+        """``client.replicate``: have each key held by ``n`` of ``workers`` (by default every
+        worker, never one being retired). A worker chosen for a copy gets ``acquire-replicas``
+        and fetches it from a holder, peer to peer, as it fetches task inputs; copies beyond
+        ``n`` among ``workers`` are freed, busiest holders first, as Dask does. The reply is the
+        number of copies asked for; the client watches :meth:`who_has` until they arrive (asking
+        again is harmless: a worker already fetching a key ignores the request)."""
+        try:
+            targets = [ws for ws in self._workers_named(workers) if ws.address not in self.retiring]
+            absent = [k for k in keys if k not in self.tasks or self.tasks[k].state is not MEMORY]
+            if absent:
+                raise ValueError(f"cannot replicate keys that are not in memory: {absent[:5]!r}")
+        except ValueError as e:
+            self._reply(client, rid, ok=False, error="ValueError", message=str(e))
+            return self._flush()
+        n = len(targets) if n is None else min(int(n), len(targets))
+        planned = {ws: ws.nbytes for ws in targets}
+        per_target: dict = defaultdict(list)
+        for key in dict.fromkeys(keys) if n > 0 else ():
+            ts = self.tasks[key]
+            holders = [ws for ws in targets if ws in ts.who_has]
+            if len(holders) > n:
+                users = {d.worker for d in ts.dependents or () if d.state is PROCESSING}
+                extra = [ws for ws in holders if ws not in users]  # keep the copies tasks there will read
+                for ws in sorted(extra, key=self._load, reverse=True)[:len(holders) - n]:
+                    self._free[ws].append(ts.key)
+                    self._drop_replica(ts, ws)
+                continue
+            lacking = sorted((ws for ws in targets if ws not in ts.who_has), key=planned.__getitem__)
+            for ws in lacking[:n - len(holders)]:
+                planned[ws] += ts.nbytes
+                per_target[ws].append(ts)
+        for ws, tss in per_target.items():
+            self._acquire(ws, tss)
+        self._reply(client, rid, result=sum(len(tss) for tss in per_target.values()))
+        return self._flush()
+
+    def fire_and_forget(self, keys: Sequence) -> list:
+        """Keep computing ``keys`` (and what they need) until each is done, even once every client
+        has let go of them (``runtime.fire_and_forget``); then they are released like any key
+        nobody wants. Keys already done are left as they are."""
+        cs = self._client(FIRE_AND_FORGET, persistent=True)
+        roots = []
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None or ts.state is MEMORY or ts.state is ERRED:
+                continue
+            self._want(cs, ts)
+            roots.append(ts)
+        self._need(roots)
+        return self._flush()
+
+    # ------------------------------------------------------------------ calls outside the task system
+
+    def run_on_workers(self, client: str, rid: Any, payload: Any, workers: Sequence | None = None,
+                       nannies: dict | None = None, wait: bool = True) -> list:
+        """``client.run``: send the opaque pickled call to each of ``workers`` (all by default),
+        or, given ``nannies`` (``{worker address: (nanny identity, worker pid)}``), to each one's
+        nanny; reply to the client once every target answered (:meth:`call_answered`) or left.
+        Without ``wait`` the client is answered at once and the targets do not answer."""
+        try:
+            targets = self._workers_named(workers)
+        except ValueError as e:
+            self._reply(client, rid, ok=False, error="ValueError", message=str(e))
+            return self._flush()
+        destinations: dict = {}
+        failed: list = []
+        for ws in targets:
+            if nannies is None:
+                destinations[ws.address] = (ws.address, {})
+            elif ws.address in nannies:
+                nanny, pid = nannies[ws.address]
+                destinations[ws.address] = (nanny, {"pid": pid})
+            else:
+                failed.append([ws.address, False, _exception_payload(ValueError(
+                    f"worker {ws.address} runs without a nanny, so client.run(..., nanny=True) has nowhere "
+                    f"to run there"))])
+        self._start_call(client, rid, {"op": "run", "function": payload}, destinations, failed, wait)
+        return self._flush()
+
+    def upload_file(self, client: str, rid: Any, filename: str, data: bytes, load: bool = True) -> list:
+        """``client.upload_file``: send the file to every worker now (the client is answered once
+        each has answered) and to every worker that joins later (:meth:`worker_added`)."""
+        self.uploads[filename] = (data, load)
+        op = {"op": "upload-file", "filename": filename, "data": data, "load": load}
+        self._start_call(client, rid, op, {ws.address: (ws.address, {}) for ws in self.workers.values()}, [], True)
+        return self._flush()
+
+    def _start_call(self, client: str, rid: Any, op: dict, destinations: dict, failed: list, wait: bool) -> None:
+        """Send ``op`` to each destination (``{worker address: (peer, extra fields)}``) and track
+        the answers; ``failed`` holds answers known already."""
+        for address, (peer, extra) in destinations.items():
+            self._direct.append((("w", peer), {**op, **extra, "client": client, "rid": rid, "worker": address,
+                                               "reply": wait}))
+        if not wait:
+            self._reply(client, rid, result=None)
+            return
+        call = _Call(failed)
+        for address, (peer, _) in destinations.items():
+            call.pending[address] = peer
+        self.calls[(client, rid)] = call
+        self._answer_call(client, rid, call)
+
+    def _answer_call(self, client: str, rid: Any, call: "_Call") -> None:
+        if not call.pending:
+            del self.calls[(client, rid)]
+            self._reply(client, rid, result=sorted(call.answers, key=lambda a: a[0]))
+
+    def call_answered(self, peer: str, client: str, rid: Any, worker: str, ok: bool, payload: Any) -> list:
+        """``peer`` (a worker, or a nanny) answered a call for ``worker``: ``(ok, opaque pickled
+        result or exception)``. Answers nobody waits for, or from a peer not asked, are dropped."""
+        call = self.calls.get((client, rid))
+        if call is not None and call.pending.get(worker) == peer:
+            del call.pending[worker]
+            call.answers.append([worker, bool(ok), payload])
+            self._answer_call(client, rid, call)
+        return self._flush()
+
+    def _calls_lost(self, address: str) -> None:
+        """Worker ``address`` left: the calls it was running answer with :class:`WorkerLeftError`
+        (calls given to its nanny go on: a nanny's call may well restart its worker)."""
+        for (client, rid), call in list(self.calls.items()):
+            if call.pending.get(address) == address:
+                del call.pending[address]
+                call.answers.append([address, False, _exception_payload(WorkerLeftError(
+                    f"worker {address} left before answering"))])
+                self._answer_call(client, rid, call)
+
     def info(self, client: str, rid: Any) -> list:
         """Reply with :meth:`scheduler_info`."""
         self._reply(client, rid, result=self.scheduler_info())
@@ -1118,9 +1363,14 @@ class SchedulerState:
         """A worker registered (again, after a scheduler restart, it may already hold ``keys``)."""
         now = time.monotonic() if now is None else now
         ws = self.workers.get(address)
+        uploads: list = []
         if ws is None:
             ws = WorkerState(address, nthreads, name, memory_limit, now)
             self.workers[address] = ws
+            # uploaded files first: tasks sent along in the same message may import them
+            uploads = [(("w", address), {"op": "upload-file", "filename": filename, "data": data, "load": load,
+                                         "reply": False})
+                       for filename, (data, load) in self.uploads.items()]
         else:
             ws.nthreads = max(1, int(nthreads))
             ws.last_seen = now
@@ -1136,7 +1386,7 @@ class SchedulerState:
         for client, skeys, values, workers, broadcast in scatters:
             self._scatter(client, skeys, values, workers, broadcast)
         self._maybe_balance(now)
-        return self._flush()
+        return uploads + self._flush()
 
     def _add_replicas(self, ws: WorkerState, keys: Sequence, nbytes: Sequence) -> None:
         for key, nb in zip(keys, nbytes):
@@ -1172,7 +1422,7 @@ class SchedulerState:
         lost_scattered = []
         for ts in processing:
             ts.worker = None
-            ts.flags &= ~CHAINED
+            ts.flags &= ~(CHAINED | SECEDED)
             if ts.flags & SCATTERED:
                 lost_scattered.append(ts)
             ts.state = WAITING
@@ -1197,6 +1447,8 @@ class SchedulerState:
             self._direct.append((("c", client), {"op": "data", "rid": rid, "keys": [], "values": [],
                                                  "missing": list(keys)}))
         ws.gathers.clear()
+        if self.calls:
+            self._calls_lost(address)
         return self._flush()
 
     def _count_deaths(self, ws: WorkerState, processing: list, reason: str | None) -> list:
@@ -1259,17 +1511,18 @@ class SchedulerState:
         return self._flush()
 
     def restart(self) -> list:
-        """Clients' work is dropped (their pending futures fail with ``CancelledError``) and every
-        worker is forgotten; the caller restarts the worker processes. Named collections keep
-        their keys: their data is recomputed from lineage once workers are back."""
+        """Clients' work is dropped (their pending futures fail with ``CancelledError``), so is
+        the work given to ``fire_and_forget``, and every worker is forgotten; the caller restarts
+        the worker processes. Named collections keep their keys: their data is recomputed from
+        lineage once workers are back."""
         exc = _exception_payload(CancelledError(
             "the cluster was restarted (client.restart()): this task was cancelled; submit it again"))
         for cs in list(self.clients.values()):
-            if cs.persistent:
-                continue
+            if cs.persistent and cs.id != FIRE_AND_FORGET:
+                continue  # named collections keep their keys; fire-and-forget work is dropped
             release: list = []
             for ts in list(cs.wants):
-                if ts.state is not ERRED:
+                if ts.state is not ERRED and not cs.persistent:
                     note = TaskState(ts.key, None, 0)
                     note.extra = {"exception": exc}
                     self._note_err[cs.id].append(note)
@@ -1339,6 +1592,26 @@ class SchedulerState:
             extra = ts.extra if ts.extra is not None else self._extra(ts)
             extra["worker"] = worker
             self._to_erred(ts, exception, traceback=traceback)
+        return self._flush()
+
+    def task_seceded(self, worker: str, keys: Sequence) -> list:
+        """Tasks running on ``worker`` left its thread pool to wait for other tasks (``secede()``,
+        ``worker_client()``); the worker runs others in their place, so they stop taking one of
+        its slots. Without this a task waiting for tasks it submitted could wait forever for a
+        thread of its own worker."""
+        ws = self.workers.get(worker)
+        if ws is None:
+            return self._flush()
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None or ts.state is not PROCESSING or ts.worker is not ws or ts.flags & (SECEDED | SCATTERED):
+                continue  # finished, moved or cancelled meanwhile
+            if ts.flags & CHAINED:
+                ts.flags &= ~CHAINED  # it runs, so its inputs are there; it never took a slot
+            else:
+                ws.nready -= 1
+            ts.flags |= SECEDED
+        self._update_capacity(ws)
         return self._flush()
 
     def missing_data(self, worker: str, key: Any, dependency: Any, holder: str | None) -> list:
@@ -1482,7 +1755,7 @@ class SchedulerState:
             budget = min(queued, sum(free.values()))
             candidates = heapq.nlargest(budget, (
                 ts for ts in victim.processing
-                if not ts.flags & (CHAINED | SCATTERED) and ts not in self.stealing
+                if not ts.flags & (CHAINED | SCATTERED | SECEDED) and ts not in self.stealing
                 and not (ts.extra and ts.extra.get("restrictions"))), key=_priority)
             for i, ts in enumerate(candidates):
                 if not free:
@@ -1625,10 +1898,14 @@ class SchedulerState:
                 moves[ts.key] = (target.address, now)
                 per_target[target].append(ts)
             for target, tss in per_target.items():
-                self._direct.append((("w", target.address), {
-                    "op": "acquire-replicas", "keys": [ts.key for ts in tss],
-                    "who_has": [[ts.key, [h.address for h in ts.who_has]] for ts in tss]}))
+                self._acquire(target, tss)
         return out + self._flush()
+
+    def _acquire(self, ws: WorkerState, tss: list) -> None:
+        """Ask ``ws`` to fetch copies of ``tss`` from their holders, peer to peer."""
+        self._direct.append((("w", ws.address), {
+            "op": "acquire-replicas", "keys": [ts.key for ts in tss],
+            "who_has": [[ts.key, [h.address for h in ts.who_has]] for ts in tss]}))
 
     def cancel_retirement(self, workers: Sequence) -> list:
         """Put retiring ``workers`` (addresses or names) back into service (and keep them open)."""
@@ -1676,7 +1953,7 @@ class SchedulerState:
         for ws in self.workers.values():
             for ts in ws.processing:
                 assert ts.worker is ws and ts.state is PROCESSING, (ws, ts)
-            assert ws.nready == sum(1 for ts in ws.processing if not ts.flags & (CHAINED | SCATTERED)), ws
+            assert ws.nready == sum(1 for ts in ws.processing if not ts.flags & (CHAINED | SCATTERED | SECEDED)), ws
             for ts in ws.has_what:
                 assert ts.state is MEMORY and ws in ts.who_has, (ws, ts)
         for cs in self.clients.values():
@@ -1686,3 +1963,6 @@ class SchedulerState:
             assert address in self.workers and self.workers[address] not in self.idle, address
         for address in self.closing:
             assert address in self.retiring, address
+        fired = self.clients.get(FIRE_AND_FORGET)
+        for ts in fired.wants if fired is not None else ():
+            assert ts.state not in (MEMORY, ERRED), ts  # done: no longer held for fire_and_forget

@@ -8,7 +8,10 @@ Threads, each owned and joined by :meth:`Worker.close`:
 * ``nthreads`` **executor threads** take the highest-priority ready task, run it, store its result
   in :attr:`Worker.data` and, holding the worker's lock, make ready the local tasks that were
   waiting on it, so a chain sent in one ``compute`` message runs back to back without any
-  message in between. They queue completions; the I/O thread reports them in batches.
+  message in between. They queue completions; the I/O thread reports them in batches. A task
+  that calls ``secede()`` leaves the pool: a new executor thread takes its place, and its own
+  thread ends with the task (unless it calls ``rejoin()``, see :meth:`Worker._rejoin`);
+* a thread per ``client.run`` call while it runs (:class:`runtime.remote_call.CallThreads`).
 
 Local task states: ``waiting`` (for inputs computed here or fetched from peers), ``ready``
 (in the priority heap), ``executing``. Inputs held elsewhere are fetched from the addresses the
@@ -21,6 +24,9 @@ import contextlib
 import heapq
 import logging
 import os
+import shutil
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -41,11 +47,28 @@ from .security import Security, check_listen
 from .memory import MemoryPolicy, parse_memory_limit
 from .spill import SpillBuffer
 
-__all__ = ["Worker", "worker_process_environment"]
+__all__ = ["Worker", "worker_process_environment", "current_task"]
 
 logger = logging.getLogger("runtime.worker")
 
 _WAITING, _READY, _EXECUTING, _CANCELLED = "waiting", "ready", "executing", "cancelled"
+
+#: In a thread of a worker: ``.worker`` (executor threads, and threads running ``client.run``
+#: calls), ``.key`` (the task running, in an executor thread), ``.seceded`` (that thread left the
+#: worker's thread pool: :meth:`Worker._secede`).
+_execution = threading.local()
+
+
+def current_task() -> tuple:
+    """``(worker, key)`` of the task running in this thread; ``(worker, None)`` in a thread
+    running a ``client.run`` call on a worker; ``(None, None)`` anywhere else.
+
+    >>> current_task()
+    (None, None)
+    """
+    return getattr(_execution, "worker", None), getattr(_execution, "key", None)
+
+
 #: perf_counter() + _WALL is wall-clock time: task start/stop times for the task stream.
 _WALL = time.time() - time.perf_counter()
 
@@ -92,20 +115,16 @@ def worker_process_environment(environ: dict | None = None) -> dict:
     return env
 
 
+def _remove_upload_dir(path: str) -> None:
+    """Take a closed worker's upload directory (and the archives in it) off ``sys.path`` and delete it."""
+    sys.path[:] = [p for p in sys.path if p != path and not p.startswith(path + os.sep)]
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _check_address(address: str, what: str) -> str:
     if not isinstance(address, str) or not address.startswith("tcp://") or ":" not in address[6:]:
         raise ValueError(f"{what} must be an address like 'tcp://127.0.0.1:4444', not {address!r}")
     return address
-
-
-def _exception_payload(exc: BaseException, tb: str) -> Any:
-    """``(exception, traceback text)`` pickled; a stand-in of the same name if it cannot be."""
-    try:
-        return protocol.serialize((exc, tb))
-    except SerializationError:
-        stand_in = RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} "
-                                f"(the original exception could not be pickled)")
-        return protocol.serialize((stand_in, tb))
 
 
 class Worker:
@@ -222,6 +241,20 @@ class Worker:
         self._erred: list = []                    # (key, payload)
         self._added: list = []                    # (key, nbytes): copies fetched from peers
         self._missing: list = []                  # (task key, dependency, holder)
+        self._seceded: list = []                  # keys of tasks whose thread left the pool
+        self._call_results: list = []             # answers to client.run / upload_file calls
+        # Thread pool: ``_active`` executor threads take tasks (``nthreads`` of them, but for a
+        # moment); a task that secedes frees its thread's place and a new thread takes it; one
+        # that rejoins waits on ``_slot_free`` until an executor gives its place up and ends.
+        self._active = 0
+        self._rejoining = 0
+        self._slot_free = threading.Condition(self._lock)
+        self._calls = None  # CallThreads for client.run, made on first use
+        self._task_client: Any = None             # the Client of get_client() in tasks, made on first use
+        self._task_client_lock = threading.Lock()
+        self._upload_dir: str | None = None       # files from client.upload_file
+        #: The scheduler's address for clients (from its welcome): where get_client() connects.
+        self.scheduler_address_to_clients: str | None = None
         self._wake_pending = False
         self._executing = 0
         self._closing = False
@@ -241,11 +274,12 @@ class Worker:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)  # a full pipe already means "wake up"
-        self._executors = [threading.Thread(target=self._execute_loop, name=f"lazyarr-worker-{port}-exec-{i}",
-                                            daemon=True) for i in range(self.nthreads)]
+        self._executors: list = []
+        self._thread_ids = count()
         self._io = threading.Thread(target=self._io_loop, name=f"lazyarr-worker-{port}-io", daemon=True)
-        for t in self._executors:
-            t.start()
+        with self._lock:
+            for _ in range(self.nthreads):
+                self._add_executor()
         self._io.start()
 
     # ------------------------------------------------------------------ public
@@ -277,13 +311,21 @@ class Worker:
         with self._work:
             self._closing = True
             self._work.notify_all()
+            self._slot_free.notify_all()
         self._wake()
+        with self._task_client_lock:
+            client = self._task_client
+        if client is not None:
+            client.close(timeout)  # tasks waiting on it (worker_client) fail and end their threads
         self._io.join(timeout)
-        for t in self._executors:
+        with self._lock:
+            executors = list(self._executors)
+        for t in executors:
             t.join(timeout)
+        stuck = self._calls.close(timeout) if self._calls is not None else []
         if self._authenticator is not None:
             self._authenticator.stop()
-        stuck = [t.name for t in (self._io, *self._executors) if t.is_alive()]
+        stuck += [t.name for t in (self._io, *executors) if t.is_alive()]
         if stuck:
             logger.error("worker %s: threads still running after close: %s", self.address, stuck)
         else:
@@ -295,6 +337,8 @@ class Worker:
                 pass
         if self._owns_data:
             self.data.close()  # removes the spill directory
+        if self._upload_dir is not None:
+            _remove_upload_dir(self._upload_dir)
 
     # ------------------------------------------------------------------ executors
 
@@ -304,15 +348,43 @@ class Worker:
         except (OSError, ValueError):
             pass
 
+    def _add_executor(self) -> None:
+        """Start one more executor thread (lock held); finished ones are forgotten."""
+        self._executors = [t for t in self._executors if t.is_alive()]
+        thread = threading.Thread(target=self._execute_loop, daemon=True,
+                                  name=f"lazyarr-worker-{self.port}-exec-{next(self._thread_ids)}")
+        self._active += 1
+        self._executors.append(thread)
+        thread.start()
+
+    def _give_up_slot(self) -> bool:
+        """A task wants its thread's place back (:meth:`_rejoin`) and the pool is full: this
+        executor ends to make room (lock held). True if it should end."""
+        if self._rejoining and self._active >= self.nthreads:
+            self._active -= 1
+            self._slot_free.notify()
+            return True
+        return False
+
     def _execute_loop(self) -> None:
         lock = self._work
         tid = threading.get_ident()  # the task stream's row for this thread
+        _execution.worker = self
+        _execution.seceded = False
         while True:
             with lock:
-                while (not self._ready or self._paused) and not self._closing:
+                if _execution.seceded:
+                    return  # its task left the pool and is done: a new thread took its place
+                while ((not self._ready or self._paused) and not self._closing
+                       and not (self._rejoining and self._active >= self.nthreads)):
                     lock.wait()
                 if self._closing:
+                    self._active -= 1
                     return
+                if self._give_up_slot():
+                    return
+                if not self._ready or self._paused:
+                    continue
                 task = heapq.heappop(self._ready)[1]
                 if task.state is not _READY or self.tasks.get(task.key) is not task:
                     continue
@@ -324,10 +396,13 @@ class Worker:
                 continue  # an input is gone (reported) or the task was cancelled
             start = time.perf_counter()
             if failure is None:
+                _execution.key = task.key
                 try:
                     result = execute_task(protocol.loads_task(task.payload), inputs)
                 except BaseException as e:  # a task must never kill its thread
-                    failure = _exception_payload(e, traceback.format_exc())
+                    failure = protocol.exception_payload(e, traceback.format_exc())
+                finally:
+                    _execution.key = None
             duration = time.perf_counter() - start
             inputs = None
             nbytes = protocol.sizeof(result) if failure is None else 0
@@ -343,7 +418,7 @@ class Worker:
                     try:
                         self.data[task.key] = result
                     except Exception as e:  # e.g. the data mapping is closed or broken
-                        failure = _exception_payload(e, traceback.format_exc())
+                        failure = protocol.exception_payload(e, traceback.format_exc())
                 if failure is not None:
                     self._erred.append((task.key, failure))
                 else:
@@ -353,6 +428,113 @@ class Worker:
                 if not self._wake_pending:
                     self._wake_pending = True
                     self._wake()
+
+    # ------------------------------------------------------------------ tasks that wait for tasks
+
+    def _secede(self, key: Any) -> None:
+        """The task ``key``, running in this executor thread, leaves the thread pool to wait
+        (``runtime.secede()``): a new executor thread takes its place at once, and the
+        scheduler stops counting it against this worker's threads. The thread ends when the
+        task does, unless the task calls :meth:`_rejoin` first. Idempotent."""
+        with self._work:
+            if _execution.seceded or self._closing:
+                return
+            _execution.seceded = True
+            self._active -= 1
+            self._add_executor()
+            self._seceded.append(key)
+            if not self._wake_pending:
+                self._wake_pending = True
+                self._wake()
+
+    def _rejoin(self) -> None:
+        """A seceded task takes a place in the thread pool again (``runtime.rejoin()``): wait
+        until an executor gives its place up (the next to finish a task, or an idle one), so the
+        pool never runs more than ``nthreads`` tasks for long. No-op if it did not secede."""
+        with self._work:
+            if not getattr(_execution, "seceded", False):
+                return
+            self._rejoining += 1
+            self._work.notify_all()  # an idle executor gives its place up at once
+            try:
+                while self._active >= self.nthreads and not self._closing:
+                    self._slot_free.wait()
+            finally:
+                self._rejoining -= 1
+            self._active += 1
+            _execution.seceded = False
+
+    def _client_for_tasks(self, timeout: float | None = None) -> Any:
+        """The client that tasks on this worker share (``runtime.get_client()``), connected to
+        the scheduler's port for clients with this worker's keys; closed by :meth:`close`."""
+        with self._task_client_lock:
+            client = self._task_client
+            if client is not None and not client.closed:
+                return client
+            if self._closing:
+                raise RuntimeError(f"worker {self.address} is closing: its tasks cannot open a client")
+            if self.scheduler_address_to_clients is None:
+                raise RuntimeError(f"worker {self.address} does not know the scheduler's address for clients yet "
+                                   f"(it has not registered)")
+            from .client import Client
+
+            client = self._task_client = Client(self.scheduler_address_to_clients, timeout=timeout,
+                                                set_as_default=False, security=self.security)
+            return client
+
+    # ------------------------------------------------------------------ calls outside tasks
+
+    def _start_call(self, op: dict) -> None:
+        """``client.run``: run the call in a thread of its own (never in the I/O thread: it may be
+        slow), with this worker as ``lazyarr_worker`` / ``dask_worker``; answer when done."""
+        if self._calls is None:
+            from .remote_call import CallThreads
+
+            self._calls = CallThreads(f"lazyarr-worker-{self.port}")
+
+        def call() -> None:
+            from .remote_call import run_call
+
+            _execution.worker = self  # get_worker() and get_client() work in calls too
+            ok, result = run_call(op["function"], {"lazyarr_worker": self, "dask_worker": self})
+            if op.get("reply", True):
+                self._answer(op, ok, result)
+
+        self._calls.start(call)
+
+    def _answer(self, op: dict, ok: bool, result: Any) -> None:
+        """Queue the answer to a call for the I/O thread to send."""
+        with self._lock:
+            self._call_results.append({"op": "call-result", "client": op["client"], "rid": op["rid"],
+                                       "worker": self.address, "ok": ok, "result": result})
+            if not self._wake_pending:
+                self._wake_pending = True
+                self._wake()
+
+    def _upload(self, op: dict) -> None:
+        """``client.upload_file``: write the file to this worker's upload directory, put it on
+        ``sys.path`` and import it. Done in the I/O thread, before any op that follows, so tasks
+        sent after it can import it."""
+        from .remote_call import import_file
+
+        try:
+            if self._upload_dir is None:
+                self._upload_dir = tempfile.mkdtemp(prefix=f"lazyarr-worker-{self.port}-files-")
+            path = os.path.join(self._upload_dir, os.path.basename(op["filename"]))
+            with open(path, "wb") as f:
+                f.write(op["data"])
+            if op.get("load", True):
+                import_file(path)
+            elif path.endswith((".zip", ".egg")) and path not in sys.path:
+                sys.path.insert(0, path)
+            elif self._upload_dir not in sys.path:
+                sys.path.insert(0, self._upload_dir)
+            answer = True, protocol.serialize(None)
+        except BaseException as e:  # a broken file must not stop the I/O thread
+            answer = False, protocol.exception_payload(e, traceback.format_exc())
+            logger.warning("worker %s: uploaded file %s: %s: %s", self.address, op.get("filename"), type(e).__name__, e)
+        if op.get("reply", True):
+            self._answer(op, *answer)
 
     def _read_inputs(self, task: _Task) -> tuple:
         """``(inputs, None)``, or ``(None, failure payload)`` if one cannot be read back from disk,
@@ -365,7 +547,7 @@ class Worker:
             self._task_lost_input(task, e.args[0])
             return None, None
         except Exception as e:  # a spill file that cannot be read: the task fails with that error
-            return None, _exception_payload(e, traceback.format_exc())
+            return None, protocol.exception_payload(e, traceback.format_exc())
 
     def _make_room(self, nbytes: int) -> None:
         """Spill, outside the worker's lock, what storing ``nbytes`` more would push past target,
@@ -589,15 +771,18 @@ class Worker:
 
     def _report(self) -> None:
         with self._lock:
-            if not (self._finished or self._erred or self._added or self._missing):
+            if not (self._finished or self._erred or self._added or self._missing or self._seceded
+                    or self._call_results):
                 self._wake_pending = False
                 return
             finished, self._finished = self._finished, []
             erred, self._erred = self._erred, []
             added, self._added = self._added, []
             missing, self._missing = self._missing, []
+            seceded, self._seceded = self._seceded, []
+            answers, self._call_results = self._call_results, []
             self._wake_pending = False
-        ops: list = []
+        ops: list = answers
         if finished:
             # task stream: wall-clock start/stop and thread per task (None: not run here)
             starts = [f[3] if len(f) > 3 else None for f in finished]
@@ -611,6 +796,8 @@ class Worker:
             ops.append({"op": "erred", "keys": [k for k, _ in erred], "exceptions": [e for _, e in erred]})
         if missing:
             ops.append({"op": "missing", "items": [list(m) for m in missing]})
+        if seceded:  # after 'finished': the inputs of a task that seceded are known to be here
+            ops.append({"op": "seceded", "keys": seceded})
         self._send_scheduler(ops)
 
     # ------------------------------------------------------------------ ops from the scheduler
@@ -638,9 +825,14 @@ class Worker:
             self._store(op["keys"], op["values"])
         elif name == "acquire-replicas":
             self._acquire_replicas(op["keys"], dict(op.get("who_has", ())))
+        elif name == "run":
+            self._start_call(op)
+        elif name == "upload-file":
+            self._upload(op)
         elif name == "worker-left":
             self._peer_left(op["address"])
         elif name == "welcome":
+            self.scheduler_address_to_clients = op.get("address_to_clients")
             if not self.registered:
                 logger.info("worker %s registered with %s", self.address, self.scheduler_address)
             self.registered = True
