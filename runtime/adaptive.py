@@ -278,11 +278,7 @@ class _JobQueueAdapter:
         return sorted(name for name, info in self.cluster.workers.items() if info["job_id"] in jobs)
 
     def stop(self, names: Sequence[str]) -> None:
-        cluster = self.cluster
-        with cluster._resources.lock:
-            jobs = sorted({self._job(n) for n in names} - {None})
-            if jobs:
-                cluster._cancel(jobs)
+        self.cluster._stop_workers(names)
 
 
 def _adapter(cluster: Any) -> Any:

@@ -38,6 +38,7 @@ logger = logging.getLogger("runtime.cli")
 
 # The one parser of memory limits, re-exported: LocalCluster and the job-queue code import it here.
 from .memory import parse_memory_limit  # noqa: E402
+from .resources import format_resources, parse_resources  # noqa: E402
 
 #: How long a command waits for its children or its server to close before it gives up on them.
 CLOSE_TIMEOUT = 10.0
@@ -293,6 +294,10 @@ def worker_parser() -> argparse.ArgumentParser:
                              "(thresholds: distributed.worker.memory.*, see docs/memory.md)")
     parser.add_argument("--name", default=None,
                         help="worker name (with --nworkers K, workers are named NAME-0 .. NAME-(K-1))")
+    parser.add_argument("--resources", default=None, metavar="'NAME=AMOUNT,...'",
+                        help="abstract resources of each worker, such as 'GPU=2,MEM=10e9' (commas or spaces): "
+                             "tasks submitted with resources={'GPU': 1} run only on workers that have them, "
+                             "never more at once than these amounts allow")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface this worker listens on for its peers and advertises (default 127.0.0.1)")
     parser.add_argument("--port-to-workers", type=_port, default=0,
@@ -328,6 +333,7 @@ def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = No
     try:
         address = normalize_address(args.scheduler)
         memory_limit = parse_memory_limit(args.memory_limit, nthreads=1, total_nthreads=args.nworkers)
+        resources = parse_resources(args.resources)
         security = _security_from_args(args)
     except (TypeError, ValueError) as e:
         parser.error(str(e))
@@ -345,12 +351,14 @@ def worker_main(argv: Sequence[str] | None = None, *, _command: bool | None = No
         print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
         return 1
     child_args = (security.cli_args() if security is not None else []) + (["--insecure"] if args.insecure else [])
+    if resources:  # each worker process declares them
+        child_args += ["--resources", format_resources(resources)]
     if not args.no_nanny:
         return _run_nannies(address, args, nthreads, memory_limit, child_args, security)
     if args.nworkers == 1:
         return _run_one_worker(address, args.host, args.port_to_workers, nthreads, memory_limit,
                                args.name, args.lifeline, not args.no_announce, security=security,
-                               insecure=args.insecure, nanny=args.nanny_id)
+                               insecure=args.insecure, nanny=args.nanny_id, resources=resources)
     return _supervise_workers(address, args.host, nthreads, memory_limit, args.name, args.nworkers, args.lifeline,
                               extra_args=child_args)
 
@@ -376,7 +384,7 @@ def _reexec_with_worker_environment(argv: list[str]) -> None:
 
 def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_limit: int | None,
                     name: str | None, lifeline: bool, announce: bool = True, *, security: Any = None,
-                    insecure: bool = False, nanny: str | None = None) -> int:
+                    insecure: bool = False, nanny: str | None = None, resources: dict | None = None) -> int:
     from .worker import Worker
 
     stop = _Stop().install()
@@ -386,15 +394,17 @@ def _run_one_worker(scheduler: str, host: str, port: int, nthreads: int, memory_
             # process then exits with code 0, which its nanny (if any) does not restart.
             worker = Worker(scheduler=scheduler, hostname=host, port_to_workers=port, nthreads=nthreads,
                             name=name, memory_limit=memory_limit, security=security, insecure=insecure,
-                            nanny=nanny, on_close_request=lambda reason: stop.request(f"{reason} by the scheduler"))
+                            nanny=nanny, on_close_request=lambda reason: stop.request(f"{reason} by the scheduler"),
+                            resources=resources)
         except Exception as e:
             print(f"lazyarr-worker: cannot start: {e}", file=sys.stderr, flush=True)
             return 1
         try:
             if announce:
                 _announce("lazyarr-worker", "address", worker.address)
-            logger.info("worker %s (name %s, %d threads, memory limit %s) serving scheduler %s",
-                        worker.address, worker.name, nthreads, _format_limit(memory_limit), scheduler)
+            logger.info("worker %s (name %s, %d threads, memory limit %s%s) serving scheduler %s",
+                        worker.address, worker.name, nthreads, _format_limit(memory_limit),
+                        f", resources {format_resources(resources)}" if resources else "", scheduler)
             reason = stop.wait(lifeline_fd=sys.stdin.fileno() if lifeline else None)
             logger.info("worker %s shutting down (%s)", worker.address, reason)
         finally:

@@ -37,6 +37,7 @@ from .errors import (AuthenticationError, CancelledError, ClientClosedError, Con
 from .futures import (CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState, _Collecting,
                       _run_callback, _Unpickling, futures_in)
 from .futures import wait as wait_futures
+from .resources import check_resources
 from .security import HANDSHAKE_FAILED
 from .waker import Waker
 
@@ -155,6 +156,19 @@ def _worker_list(workers: Any, what: str) -> list[str]:
     if names is None or not all(isinstance(w, str) for w in names):
         raise TypeError(f"{what} takes worker addresses or names, not {workers!r}")
     return names
+
+
+def _check_priority(priority: Any) -> int:
+    """A ``priority=`` argument: an integer, higher runs first (0 by default).
+
+    >>> _check_priority(10)
+    10
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an integer (higher runs first; 0 by default), not {priority!r}")
+    if not -(1 << 63) <= priority < 1 << 63:
+        raise ValueError(f"priority must fit in 64 bits (between -2**63 and 2**63 - 1), not {priority}")
+    return priority
 
 
 def _order(comps: dict, dependencies: dict) -> list:
@@ -707,7 +721,10 @@ class Client:
         return keys, payloads, [dependencies[k] for k in keys]
 
     def _submit(self, keys: list, payloads: list, deps: list, wanted: list, workers: Any = None,
-                retries: int | None = None) -> None:
+                retries: int | None = None, priority: int = 0, resources: dict | None = None) -> None:
+        """Send a prepared graph (in pieces of :data:`GRAPH_CHUNK` tasks); ``workers``,
+        ``retries``, ``priority`` and ``resources`` (checked by the caller, before any work)
+        apply to each of its tasks."""
         n = len(keys)
         if n > 1:  # the bytes tasks share (a function pickled by value) go once per message
             share = protocol.PayloadSharer()
@@ -725,22 +742,30 @@ class Client:
                 op["restrictions"] = [[k, allowed] for k in piece]
             if retries:
                 op["retries"] = [[k, int(retries)] for k in piece]
+            if priority:
+                op["priority"] = priority
+            if resources:
+                op["resources"] = [[k, resources] for k in piece]
             self._send(op)
 
-    def _graph_futures(self, dsk: Mapping, wanted: list, workers: Any = None, retries: int | None = None) -> list:
+    def _graph_futures(self, dsk: Mapping, wanted: list, workers: Any = None, retries: int | None = None,
+                       priority: int = 0, resources: Any = None) -> list:
+        priority, resources = _check_priority(priority), check_resources(resources)  # before any work
         keys, payloads, deps = self._prepare(dsk, wanted)
         self._reset_if_done(wanted)
         futures = [Future(k, self) for k in wanted]
-        self._submit(keys, payloads, deps, list(dict.fromkeys(wanted)), workers, retries)
+        self._submit(keys, payloads, deps, list(dict.fromkeys(wanted)), workers, retries, priority, resources)
         return futures
 
     def get(self, dsk: Mapping, keys: Any, *, workers: Any = None, retries: int | None = None,
-            timeout: float | None = None, **kwargs: Any) -> Any:
+            timeout: float | None = None, priority: int = 0, resources: Any = None, **kwargs: Any) -> Any:
         """Compute ``keys`` of graph ``dsk`` on the cluster, like :func:`lazyarr.core.get`.
 
         ``keys`` is one key or nested lists of keys; the result has the same nesting, lists
         becoming tuples. A task's exception is raised with its original type, the worker's
         traceback as ``__cause__``. Values in ``dsk`` may be futures (``{'x': future}``).
+        ``priority`` (higher first) and ``resources`` (``{'GPU': 1}``, needed by every task of
+        the graph) are as for :meth:`submit`.
 
         >>> # c.get({'x': 1, 'y': (add, 'x', 2)}, ['y', ['x']])  ->  (3, (1,))
         """
@@ -748,6 +773,7 @@ class Client:
         if kwargs:
             raise TypeError(f"Client.get() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
         self._check_open()
+        priority, resources = _check_priority(priority), check_resources(resources)
         from .progress import CallbackWatch
 
         watch = CallbackWatch.create(self, dsk, callbacks)  # None unless callbacks are active
@@ -759,7 +785,7 @@ class Client:
                 watch.prepared(keys_out)
             self._reset_if_done(unique)
             with Client._Holding(self, unique):
-                self._submit(keys_out, payloads, deps, unique, workers, retries)
+                self._submit(keys_out, payloads, deps, unique, workers, retries, priority, resources)
                 if watch is not None:
                     watch.submitted()
                 values = self._gather_keys(unique, timeout=timeout)
@@ -772,9 +798,11 @@ class Client:
         return pack_results(keys, values)
 
     def compute(self, collections: Any, sync: bool = False, optimize_graph: bool = True,
-                workers: Any = None, retries: int | None = None, **kwargs: Any) -> Any:
+                workers: Any = None, retries: int | None = None, priority: int = 0, resources: Any = None,
+                **kwargs: Any) -> Any:
         """Start computing collections on the cluster; return a future per collection
-        (a list for a list), or the results if ``sync``."""
+        (a list for a list), or the results if ``sync``. ``priority`` (higher first) and
+        ``resources`` (``{'GPU': 1}``, needed by every task of the graph) are as for :meth:`submit`."""
         single = is_lazyarr_collection(collections)
         colls = [collections] if single else list(collections)
         for c in colls:
@@ -789,16 +817,17 @@ class Client:
             fkey = f"finalize-{tokenize(finalize, extra, out_keys)}"
             dsk[fkey] = (Finalize(finalize, extra), out_keys)
             wanted.append(fkey)
-        futures = self._graph_futures(dsk, wanted, workers, retries)
+        futures = self._graph_futures(dsk, wanted, workers, retries, priority, resources)
         if sync:
             results = self.gather(futures)
             return results[0] if single else results
         return futures[0] if single else futures
 
     def persist(self, collections: Any, optimize_graph: bool = True, workers: Any = None,
-                retries: int | None = None, **kwargs: Any) -> Any:
+                retries: int | None = None, priority: int = 0, resources: Any = None, **kwargs: Any) -> Any:
         """Start computing collections and return same-type collections backed by futures, their
-        data kept on the workers (one collection, or a list for a list)."""
+        data kept on the workers (one collection, or a list for a list). ``priority`` (higher
+        first) and ``resources`` (``{'GPU': 1}``, needed by every task) are as for :meth:`submit`."""
         single = is_lazyarr_collection(collections)
         colls = [collections] if single else list(collections)
         for c in colls:
@@ -807,7 +836,7 @@ class Client:
         self._check_open()
         dsk = collections_to_graph(colls, optimize_graph, **kwargs)
         flat = list(dict.fromkeys(k for c in colls for k in flatten(c.__lazyarr_keys__())))
-        futures = dict(zip(flat, self._graph_futures(dsk, flat, workers, retries)))
+        futures = dict(zip(flat, self._graph_futures(dsk, flat, workers, retries, priority, resources)))
         out = []
         for coll in colls:
             rebuild, extra = coll.__lazyarr_postpersist__()
@@ -817,21 +846,26 @@ class Client:
     # ------------------------------------------------------------------ futures
 
     def submit(self, func: Callable, *args: Any, key: Any = None, pure: bool = True, workers: Any = None,
-               retries: int | None = None, **kwargs: Any) -> Future:
+               retries: int | None = None, priority: int = 0, resources: Any = None, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on a worker; returns a :class:`Future`.
 
         Futures among the arguments (at any depth of lists, tuples, sets, dicts) are replaced by
         their values on the worker, without the data coming here. ``pure=True`` names the task
         by its inputs (the same call twice is computed once); ``key=`` names it explicitly.
+        ``priority``: an integer, higher runs first (default 0); it takes precedence over the
+        order of submission, as in Dask. ``resources``: what the task needs of a worker's
+        abstract resources, ``{'GPU': 1}``; it runs only on a worker that declared them, and
+        only while they are free there (docs/futures.md).
         """
         return self._submit_calls(func, [(args, kwargs)], [key] if key is not None else None, pure, workers,
-                                  retries)[0]
+                                  retries, priority=priority, resources=resources)[0]
 
     def map(self, func: Callable, *iterables: Iterable, key: Any = None, pure: bool = True, workers: Any = None,
-            retries: int | None = None, **kwargs: Any) -> list:
+            retries: int | None = None, priority: int = 0, resources: Any = None, **kwargs: Any) -> list:
         """``submit(func, *items, **kwargs)`` for the items of the iterables, zipped; one future each.
 
-        ``key`` may be a list of keys, or a prefix for the generated ones.
+        ``key`` may be a list of keys, or a prefix for the generated ones; ``priority`` and
+        ``resources`` apply to every call.
         """
         if not iterables:
             raise TypeError("Client.map needs at least one iterable")
@@ -841,13 +875,16 @@ class Client:
             if len(key) != len(calls):
                 raise ValueError(f"Client.map got {len(key)} keys for {len(calls)} calls")
             keys = list(key)
-        return self._submit_calls(func, calls, keys, pure, workers, retries, prefix=key if isinstance(key, str) else None)
+        return self._submit_calls(func, calls, keys, pure, workers, retries, prefix=key if isinstance(key, str) else None,
+                                  priority=priority, resources=resources)
 
     def _submit_calls(self, func: Callable, calls: list, keys: list | None, pure: bool, workers: Any,
-                      retries: int | None, prefix: str | None = None) -> list:
+                      retries: int | None, prefix: str | None = None, priority: int = 0,
+                      resources: Any = None) -> list:
         if not callable(func):
             raise TypeError(f"the first argument must be a function, not {type(func).__name__}")
         self._check_open()
+        priority, resources = _check_priority(priority), check_resources(resources)
         name = prefix or funcname(func)
         out_keys, payloads, deps_list = [], [], []
         for i, (args, kwargs) in enumerate(calls):
@@ -868,7 +905,8 @@ class Client:
             deps_list.append(deps)
         self._reset_if_done(out_keys)
         futures = [Future(k, self) for k in out_keys]
-        self._submit(out_keys, payloads, deps_list, list(dict.fromkeys(out_keys)), workers, retries)
+        self._submit(out_keys, payloads, deps_list, list(dict.fromkeys(out_keys)), workers, retries, priority,
+                     resources)
         return futures
 
     def gather(self, futures: Any, errors: str = "raise", timeout: float | None = None) -> Any:

@@ -28,6 +28,7 @@ from typing import Any
 
 from .cli import normalize_address, parse_memory_limit
 from .cluster_base import SchedulerOwner, retire_then_stop
+from .resources import check_resources, format_resources
 
 __all__ = ["LocalCluster", "WorkerProcess", "default_sizes", "scheduler_workers"]
 
@@ -112,10 +113,12 @@ class WorkerProcess:
 
     def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
                  hostname: str = "127.0.0.1", log_level: str = "warning", announce: bool = False,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), resources: dict | None = None) -> None:
         self.scheduler = normalize_address(scheduler)
         #: More ``lazyarr-worker`` flags (security keys, ``--insecure``).
         self.extra_args = list(extra_args)
+        #: The abstract resources the worker declares (``--resources``).
+        self.resources = check_resources(resources)
         self.name = name
         self.nthreads = nthreads
         self.memory_limit = memory_limit
@@ -133,6 +136,8 @@ class WorkerProcess:
                "--memory-limit", str(self.memory_limit or 0), "--log-level", self.log_level]
         if not self.announce:
             cmd.append("--no-announce")
+        if self.resources:
+            cmd += ["--resources", format_resources(self.resources)]
         return cmd + self.extra_args
 
     def environment(self) -> dict[str, str]:
@@ -284,8 +289,10 @@ class _ThreadWorker:
     """A :class:`~runtime.worker.Worker` in this process, with the same handle API as WorkerProcess."""
 
     def __init__(self, scheduler: str, *, name: str, nthreads: int = 1, memory_limit: int | None = None,
-                 hostname: str = "127.0.0.1", security: Any = None, insecure: bool = False) -> None:
+                 hostname: str = "127.0.0.1", security: Any = None, insecure: bool = False,
+                 resources: dict | None = None) -> None:
         self.scheduler = scheduler
+        self.resources = resources
         self.security = security
         self.insecure = insecure
         self.name = name
@@ -307,7 +314,7 @@ class _ThreadWorker:
 
         self.worker = Worker(scheduler=self.scheduler, hostname=self.hostname, nthreads=self.nthreads,
                              name=self.name, memory_limit=self.memory_limit, security=self.security,
-                             insecure=self.insecure)
+                             insecure=self.insecure, resources=self.resources)
         return self
 
     def is_alive(self) -> bool:
@@ -413,6 +420,10 @@ class LocalCluster(SchedulerOwner):
     allow_run_on_scheduler:
         Let clients run functions in the scheduler (``client.run_on_scheduler``); off by
         default, as the scheduler otherwise never unpickles what clients send.
+    resources:
+        Abstract resources of *each* worker, ``{'GPU': 1}``, as ``lazyarr-worker --resources``:
+        tasks submitted with ``resources={'GPU': 1}`` run only on workers that have them, never
+        more at once than the amounts allow (docs/futures.md).
     """
 
     def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
@@ -420,7 +431,7 @@ class LocalCluster(SchedulerOwner):
                  port_to_workers: int = 0, port_to_clients: int = 0, timeout: float = 30.0,
                  log_level: str = "warning", security: Any = None, insecure: bool = False,
                  dashboard_address: str | None = "127.0.0.1:8787", nanny: bool | dict = True,
-                 allow_run_on_scheduler: bool = False) -> None:
+                 allow_run_on_scheduler: bool = False, resources: dict | None = None) -> None:
         for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative integer, not {value!r}")
@@ -438,6 +449,7 @@ class LocalCluster(SchedulerOwner):
         self.log_level = log_level
         self.security = security
         self.insecure = insecure
+        self.resources = check_resources(resources, "LocalCluster resources")
         self._names = itertools.count()
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
@@ -517,7 +529,7 @@ class LocalCluster(SchedulerOwner):
 
     def _make_worker(self, name: str) -> Any:
         kwargs = dict(name=name, nthreads=self.threads_per_worker, memory_limit=self.memory_limit,
-                      hostname=self.hostname)
+                      hostname=self.hostname, resources=self.resources)
         if self.processes:
             extra = (self.security.cli_args() if self.security is not None else []) + \
                 (["--insecure"] if self.insecure else [])

@@ -481,9 +481,10 @@ class Scheduler:
             known = address in state.workers
             self._liveness.registered(address, op.get("nanny"), op.get("pid"))
             out = state.worker_added(address, op.get("nthreads", 1), op.get("name"), op.get("memory_limit"),
-                                     op.get("keys", ()), op.get("nbytes", ()))
+                                     op.get("keys", ()), op.get("nbytes", ()), resources=op.get("resources"))
             if not known:
-                logger.info("worker %s joined (%s threads, name %s)", address, op.get("nthreads"), op.get("name"))
+                logger.info("worker %s joined (%s threads, name %s%s)", address, op.get("nthreads"), op.get("name"),
+                            f", resources {op['resources']}" if op.get("resources") else "")
             # the clients' address: tasks on the worker open clients of their own (get_client())
             return [(("w", address), {"op": "welcome", "version": protocol.VERSION,
                                       "address_to_clients": self.address_to_clients}), *out]
@@ -688,7 +689,8 @@ class Scheduler:
                 client, op["keys"], op["tasks"], op["deps"], op.get("wanted", ()), op.get("priorities"),
                 dict(op["restrictions"]) if op.get("restrictions") else None,
                 dict(op["retries"]) if op.get("retries") else None,
-                bool(op.get("partial")))
+                bool(op.get("partial")), op.get("priority", 0),
+                dict(op["resources"]) if op.get("resources") else None)
         if name == "release-keys":
             return state.release_keys(client, op["keys"])
         if name == "gather":

@@ -33,7 +33,12 @@ other inputs are already in memory or processing on that same worker are sent al
 (**chaining**), so the worker runs linear chains back to back without a round trip per step.
 Root tasks (no dependencies) are handed out in priority order, a worker holding at most
 ``nthreads + buffer`` of them, the buffer sized from measured task durations
-(``queue_seconds`` of work, clamped to ``[min_buffer, max_buffer]``). A worker paused for its
+(``queue_seconds`` of work, clamped to ``[min_buffer, max_buffer]``). A priority is the client's
+``priority=`` first (higher first), then the graph's arrival, then its position in the graph's
+static order, as in Dask. A task needing **resources** (``{'GPU': 1}``) goes only to a worker
+that declared enough of them and has them free: the scheduler counts what each worker's tasks
+use, gives it back when a task finishes, fails, is cancelled or moves, or its worker leaves, and
+keeps the task waiting (:attr:`SchedulerState.constrained`) until then. A worker paused for its
 memory gets no new work while another is running. **Work stealing** corrects placements that
 measured durations prove wrong: a worker with an idle thread takes queued tasks from a busy (or
 paused) one when moving their inputs costs less than their wait there (:meth:`SchedulerState.balance`,
@@ -45,6 +50,7 @@ the scheduler never unpickles them. It pickles only exceptions it creates itself
 from __future__ import annotations
 
 import heapq
+import logging
 import pickle
 import sys
 import time
@@ -55,10 +61,14 @@ from concurrent.futures import CancelledError
 
 from .errors import KilledWorker, LostDataError, MissingDependencyError, WorkerLeftError
 from .protocol import PayloadSharer, SharedPayload
+from .resources import check_resources
 from .task_stream import prefix_of
 
 __all__ = ["SchedulerState", "TaskState", "WorkerState", "ClientState",
            "WAITING", "READY", "PROCESSING", "MEMORY", "ERRED", "RELEASED", "FORGOTTEN", "FIRE_AND_FORGET"]
+
+#: The scheduler's logger: a line says why tasks wait for resources no worker has.
+logger = logging.getLogger("runtime.scheduler")
 
 WAITING = "waiting"
 READY = "ready"
@@ -73,8 +83,17 @@ _PENDING = (WAITING, READY, PROCESSING)
 CHAINED = 1      # sent before its inputs were ready: does not take one of the worker's slots
 SCATTERED = 2    # data from a client (no computation): cannot be recomputed
 SECEDED = 4      # running, but left its worker's thread pool to wait (secede()): takes no slot
+CONSTRAINED = 8  # ready, waiting in SchedulerState.constrained for a worker's resources to free up
+NO_WORKER_LOGGED = 16  # the log already said that no worker has the resources it needs
 
 _ROOT_PRIORITY_SHIFT = 32
+#: A client's ``priority=`` sits above the generation and position bits: it dominates them
+#: (``priority = (-user priority << 64) + (generation << 32 | position)``, smallest first).
+_USER_PRIORITY_SHIFT = 64
+_BASE_PRIORITY_MASK = (1 << _USER_PRIORITY_SHIFT) - 1
+_INT64 = 1 << 63
+#: Float sums of resource amounts (0.1 + 0.2) are compared with this much slack.
+_RESOURCE_SLACK = 1e-9
 #: Transfer-cost model for placement: assumed bandwidth and per-fetch latency.
 _BANDWIDTH = 100e6
 _FETCH_LATENCY = 0.001
@@ -122,9 +141,11 @@ class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "processing", "nready", "has_what",
-                 "nbytes", "metrics", "last_seen", "avg_duration", "capacity", "gathers", "paused")
+                 "nbytes", "metrics", "last_seen", "avg_duration", "capacity", "gathers", "paused",
+                 "resources", "used")
 
-    def __init__(self, address: str, nthreads: int, name: str | None, memory_limit: int | None, now: float):
+    def __init__(self, address: str, nthreads: int, name: str | None, memory_limit: int | None, now: float,
+                 resources: dict | None = None):
         self.address = address
         self.name = name if name is not None else address
         self.nthreads = max(1, int(nthreads))
@@ -139,6 +160,35 @@ class WorkerState:
         self.capacity = self.nthreads
         self.gathers: dict = {}  # (client, rid) -> keys asked of this worker for a client
         self.paused = False      # above its memory pause threshold: starts no new task
+        self.resources: dict = dict(resources or {})  # what it declared: {'GPU': 2.0}
+        self.used: dict = {}     # taken by the tasks processing here that need resources
+
+    def has(self, needs: dict) -> bool:
+        """Does this worker declare at least ``needs`` (whether or not they are in use)?"""
+        have = self.resources
+        return all(have.get(name, 0.0) >= amount for name, amount in needs.items())
+
+    def fits(self, needs: dict, claimed: dict | None = None) -> bool:
+        """Are ``needs`` free here now (beyond what running tasks use, and ``claimed``)?"""
+        have, used = self.resources, self.used
+        return all(have.get(name, 0.0) - used.get(name, 0.0) - (claimed.get(name, 0.0) if claimed else 0.0)
+                   + _RESOURCE_SLACK >= amount for name, amount in needs.items())
+
+    def take(self, needs: dict) -> None:
+        """A task needing ``needs`` now processes here."""
+        used = self.used
+        for name, amount in needs.items():
+            used[name] = used.get(name, 0.0) + amount
+
+    def give_back(self, needs: dict) -> None:
+        """A task needing ``needs`` no longer processes here."""
+        used = self.used
+        for name, amount in needs.items():
+            left = used.get(name, 0.0) - amount
+            if left > _RESOURCE_SLACK:
+                used[name] = left
+            else:
+                used.pop(name, None)  # no float residue: 0.1 + 0.2 - 0.1 - 0.2 must free it all
 
     def __repr__(self) -> str:
         return f"<WorkerState {self.address} processing={len(self.processing)} memory={len(self.has_what)}>"
@@ -190,6 +240,23 @@ def _check_graph(keys: Sequence, dependencies: Sequence, priorities: Sequence | 
         raise ValueError("update-graph: priorities must be integers in [0, 2**32)")
 
 
+def _check_needs(resources: dict | None) -> dict:
+    """``{key: {resource: amount}}`` from a client, checked; equal needs share one dict (a
+    graph's tasks usually all need the same)."""
+    shared: dict = {}
+    out = {}
+    for key, needs in (resources or {}).items():
+        try:
+            hash(key)
+            checked = check_resources(needs)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"update-graph: malformed resources: {e}") from None
+        checked = {name: amount for name, amount in checked.items() if amount > 0}  # 0 is no need
+        if checked:
+            out[key] = shared.setdefault(tuple(sorted(checked.items())), checked)
+    return out
+
+
 def _killed_worker(ts: TaskState, allowed: int) -> KilledWorker:
     deaths = ts.extra["deaths"]
     listing = "; ".join(f"{address} ({name}): {reason}" if name != address else f"{address}: {reason}"
@@ -201,6 +268,30 @@ def _killed_worker(ts: TaskState, allowed: int) -> KilledWorker:
 
 def _priority(ts: TaskState) -> int:
     return ts.priority
+
+
+def _allowed(ws: WorkerState, restrictions: frozenset | None, needs: dict | None) -> bool:
+    """May ``ws`` run a task restricted to ``restrictions`` (addresses or names) that needs the
+    resources ``needs`` (once they are free there)?"""
+    return ((not restrictions or ws.address in restrictions or ws.name in restrictions)
+            and (not needs or ws.has(needs)))
+
+
+def _has_free(ws: WorkerState) -> bool:
+    """Is some of ``ws``'s resources not in use?"""
+    used = ws.used
+    return any(amount - used.get(name, 0.0) > _RESOURCE_SLACK for name, amount in ws.resources.items())
+
+
+def _claim(claimed: dict, needs: dict) -> None:
+    for name, amount in needs.items():
+        claimed[name] = claimed.get(name, 0.0) + amount
+
+
+def _check_priority(priority: Any) -> int:
+    if type(priority) is not int or not -_INT64 <= priority < _INT64:
+        raise ValueError(f"update-graph: priority must be an integer in [-2**63, 2**63), not {priority!r}")
+    return priority
 
 
 def _collection_owner(name: str) -> str:
@@ -293,6 +384,9 @@ class SchedulerState:
         self.collections: dict[str, tuple] = {}
         self.queue = ReadyQueue()           # ready root tasks waiting for a free slot
         self.unrunnable: set = set()        # ready but no (allowed) worker exists
+        #: Ready tasks whose resources some worker has, but all such workers use them now: a heap
+        #: by priority; an entry is valid while its task has the ``CONSTRAINED`` flag.
+        self.constrained: list = []
         self.idle: set = set()              # workers with a free slot
         self.pending_scatters: list = []
         self.generation = 0
@@ -331,11 +425,17 @@ class SchedulerState:
         self._note_err: dict = defaultdict(list)
         self._note_lost: dict = defaultdict(list)
         self._direct: list = []
+        self._freed: set = set()      # workers whose resources freed up (or that joined): try constrained tasks
+        self._no_worker: list = []    # tasks found waiting for resources no worker has: logged once
 
     def _flush(self) -> list:
         """Turn what this event decided into messages (and hand out queued root tasks first)."""
+        if self._freed:
+            self._place_constrained()
         if self.queue and self.idle:
             self._fill()
+        if self._no_worker:
+            self._log_no_worker()
         out: list = []
         for ws, keys in self._free.items():
             out.append((("w", ws.address), {"op": "free-keys", "keys": keys}))
@@ -357,14 +457,26 @@ class SchedulerState:
         return out
 
     def _compute_op(self, ws: WorkerState, tss: list) -> dict | None:
-        keys, tasks, deps, prios = [], [], [], []
+        """One ``compute`` op. A priority goes as ``prios`` (its generation and position bits)
+        plus, only when some task has one, ``user_prios`` (the client's ``priority=``), as
+        msgpack integers stop at 64 bits; ``resources`` (only when some task needs any) lets the
+        worker hold such a task while the ones it sent before still use them."""
+        keys, tasks, deps, prios, users, needs = [], [], [], [], [], []
         who_has: dict = {}
+        any_user = any_needs = False
         for ts in tss:
             if ts.state is not PROCESSING or ts.worker is not ws:
                 continue  # cancelled or moved later in the same event
             keys.append(ts.key)
             tasks.append(_payload_bytes(ts.payload))
-            prios.append(ts.priority)
+            prio = ts.priority
+            user = prio >> _USER_PRIORITY_SHIFT
+            prios.append(prio & _BASE_PRIORITY_MASK)
+            users.append(-user)
+            any_user = any_user or user != 0
+            need = ts.extra.get("resources") if ts.extra else None
+            needs.append(need)
+            any_needs = any_needs or need is not None
             dkeys = []
             for dep in ts.deps:
                 dkeys.append(dep.key)
@@ -373,8 +485,13 @@ class SchedulerState:
             deps.append(dkeys)
         if not keys:
             return None
-        return {"op": "compute", "keys": keys, "tasks": tasks, "deps": deps, "prios": prios,
-                "who_has": list(who_has.items())}
+        op = {"op": "compute", "keys": keys, "tasks": tasks, "deps": deps, "prios": prios,
+              "who_has": list(who_has.items())}
+        if any_user:
+            op["user_prios"] = users
+        if any_needs:
+            op["resources"] = needs
+        return op
 
     @staticmethod
     def _erred_op(tss: list) -> dict:
@@ -465,6 +582,9 @@ class SchedulerState:
             if ws.nready < ws.capacity and ws.address in self.workers:
                 self.idle.add(ws)
         ts.flags &= ~(CHAINED | SECEDED)
+        if ws.used and ts.extra and "resources" in ts.extra:
+            ws.give_back(ts.extra["resources"])
+            self._freed.add(ws)  # tasks waiting for these resources may go there now
         return ws
 
     def _add_dependent(self, dep: TaskState, ts: TaskState) -> None:
@@ -519,14 +639,9 @@ class SchedulerState:
     def _ready(self, ts: TaskState) -> None:
         """All inputs are in memory: place the task, or queue it."""
         ts.state = READY
-        restrictions = ts.extra.get("restrictions") if ts.extra else None
-        if restrictions:
-            allowed = [ws for ws in self.workers.values()
-                       if ws.address in restrictions or ws.name in restrictions]
-            if not allowed:
-                self.unrunnable.add(ts)
-                return
-            self._assign(ts, min(allowed, key=self._load))
+        extra = ts.extra
+        if extra and ("restrictions" in extra or "resources" in extra):
+            self._ready_restricted(ts, extra.get("restrictions"), extra.get("resources"))
         elif not ts.deps:
             self.queue.push(ts)
         else:
@@ -535,6 +650,106 @@ class SchedulerState:
                 self.unrunnable.add(ts)
             else:
                 self._assign(ts, ws)
+
+    def _ready_restricted(self, ts: TaskState, restrictions: frozenset | None, needs: dict | None) -> None:
+        """Place a task that may only run on some workers (``workers=``) or needs resources.
+
+        A task restricted to workers goes to the cheapest of them. A task needing resources
+        waits in :attr:`constrained`, and at the end of the event those that fit where
+        resources are free go there in priority order (:meth:`_place_constrained`); the others
+        stay until resources are given back. If no worker is allowed or has enough at all, the
+        task waits in :attr:`unrunnable` for one to join (as in Dask), and for resources the
+        log says so."""
+        allowed = [ws for ws in self.workers.values() if _allowed(ws, restrictions, needs)]
+        if not allowed:
+            self.unrunnable.add(ts)
+            if needs and not ts.flags & NO_WORKER_LOGGED:
+                self._no_worker.append(ts)
+        elif needs:
+            self._constrain(ts)
+            self._freed.update(ws for ws in allowed if ws.fits(needs))
+        else:
+            self._assign(ts, self._cheapest(ts, allowed))
+
+    def _constrain(self, ts: TaskState) -> None:
+        if not ts.flags & CONSTRAINED:
+            ts.flags |= CONSTRAINED
+            heapq.heappush(self.constrained, ts)
+
+    def _unready(self, ts: TaskState) -> None:
+        """``ts`` leaves the ready state without being placed: it waits for a worker no more."""
+        self.unrunnable.discard(ts)
+        ts.flags &= ~CONSTRAINED  # its entry in the constrained heap is now stale
+
+    def _place_constrained(self) -> None:
+        """Resources were given back on some workers (or workers joined): start the tasks
+        waiting for resources that now fit there, highest priority first. A task that fits
+        nowhere yet keeps its place; smaller ones behind it may go first."""
+        freed = [ws for ws in self._freed
+                 if self.workers.get(ws.address) is ws and ws.address not in self.retiring and ws.resources]
+        self._freed = set()
+        heap = self.constrained
+        skipped = []
+        while heap and freed:
+            ts = heapq.heappop(heap)
+            if not ts.flags & CONSTRAINED:
+                continue  # placed, or no longer ready: a stale entry
+            extra = ts.extra
+            needs, restrictions = extra["resources"], extra.get("restrictions")
+            fits = [ws for ws in freed if _allowed(ws, restrictions, needs) and ws.fits(needs)]
+            if not fits:
+                skipped.append(ts)
+                continue
+            ts.flags &= ~CONSTRAINED
+            self._assign(ts, self._cheapest(ts, fits))
+            freed = [ws for ws in freed if _has_free(ws)]
+        for ts in skipped:
+            heapq.heappush(heap, ts)
+
+    def _recheck_constrained(self) -> None:
+        """A worker left: tasks waiting for resources that no remaining worker has at all now
+        wait in :attr:`unrunnable` (and the log says so) instead."""
+        stranded = [ts for ts in self.constrained if ts.flags & CONSTRAINED
+                    and not any(_allowed(ws, ts.extra.get("restrictions"), ts.extra["resources"])
+                                for ws in self.workers.values())]
+        if not stranded:
+            return
+        for ts in stranded:
+            ts.flags &= ~CONSTRAINED
+            self.unrunnable.add(ts)
+            if not ts.flags & NO_WORKER_LOGGED:
+                self._no_worker.append(ts)
+        self.constrained = [ts for ts in self.constrained if ts.flags & CONSTRAINED]
+        heapq.heapify(self.constrained)
+
+    def _log_no_worker(self) -> None:
+        """Say, once per task, why tasks wait: no worker has the resources they need. (Without
+        any worker at all, every task waits: nothing to say until workers join.)"""
+        tss, self._no_worker = self._no_worker, []
+        tss = [ts for ts in tss if ts.state is READY and ts in self.unrunnable and not ts.flags & NO_WORKER_LOGGED]
+        if not tss or not self.workers:
+            return
+        by_needs: dict = defaultdict(list)
+        for ts in tss:
+            ts.flags |= NO_WORKER_LOGGED
+            by_needs[tuple(sorted(ts.extra["resources"].items()))].append(ts.key)
+        declared = {name for ws in self.workers.values() for name in ws.resources}
+        for needs, keys in by_needs.items():
+            logger.warning("%d task(s) (%r%s) need resources %s that no worker has (workers declare: %s); they wait "
+                           "until such a worker joins (lazyarr-worker --resources, Worker(resources=...), "
+                           "LocalCluster(resources=...))", len(keys), keys[0], ", ..." if len(keys) > 1 else "",
+                           dict(needs), ", ".join(sorted(declared)) or "none")
+
+    def _cheapest(self, ts: TaskState, pool: list) -> WorkerState:
+        """Of ``pool``, the worker where ``ts`` would start soonest (as :meth:`_best_worker`)."""
+        if len(pool) == 1:
+            return pool[0]
+        local = {ws: 0 for ws in pool}
+        for dep in ts.deps:
+            for ws in dep.who_has or ():
+                if ws in local:
+                    local[ws] += dep.nbytes
+        return self._lowest_cost(local, sum(dep.nbytes for dep in ts.deps))
 
     @staticmethod
     def _load(ws: WorkerState) -> float:
@@ -568,6 +783,11 @@ class SchedulerState:
         if not candidates:
             pool = [ws for ws in self.workers.values() if ws.address not in self.retiring]
             return min(pool or self.workers.values(), key=self._load)
+        return self._lowest_cost(candidates, total)
+
+    def _lowest_cost(self, candidates: dict, total: int) -> WorkerState:
+        """The worker of ``candidates`` (``{worker: input bytes it holds}``) where a task with
+        ``total`` input bytes starts soonest: bytes to fetch against the queue there."""
         best, best_cost = None, None
         for ws, local in candidates.items():
             missing = total - local
@@ -585,6 +805,8 @@ class SchedulerState:
         ts.flags &= ~CHAINED
         ws.processing.add(ts)
         ws.nready += 1
+        if ts.extra and "resources" in ts.extra:
+            ws.take(ts.extra["resources"])
         if ws.nready >= ws.capacity:
             self.idle.discard(ws)
         compute = self._compute[ws]
@@ -594,8 +816,9 @@ class SchedulerState:
         while stack:
             t = stack.pop()
             for d in t.dependents or ():
-                if d.state is not WAITING or len(d.deps) > limit or (d.extra and d.extra.get("restrictions")):
-                    continue
+                if d.state is not WAITING or len(d.deps) > limit or (
+                        d.extra and ("restrictions" in d.extra or "resources" in d.extra)):
+                    continue  # placed on its own when ready: only some workers may run it
                 for dep in d.deps:
                     st = dep.state
                     if not (st is MEMORY or (st is PROCESSING and dep.worker is ws)):
@@ -628,7 +851,7 @@ class SchedulerState:
         if prev is PROCESSING:
             self._unprocess(ts)
         elif prev is READY:
-            self.unrunnable.discard(ts)
+            self._unready(ts)
         ts.state = MEMORY
         ts.nbytes = nbytes
         ts.who_has = {ws}
@@ -697,7 +920,7 @@ class SchedulerState:
                     if ws is not None:
                         self._free[ws].append(ts.key)
                 elif st is READY:
-                    self.unrunnable.discard(ts)
+                    self._unready(ts)
                 ts.state = RELEASED
                 for dep in ts.deps:
                     dep.nwaiters -= 1
@@ -736,7 +959,7 @@ class SchedulerState:
                 if ws is not None and ts is not root:
                     self._free[ws].append(ts.key)  # chained behind the failure: cancel it there
             elif st is READY:
-                self.unrunnable.discard(ts)
+                self._unready(ts)
             ts.state = ERRED
             if ts is not blame:
                 if ts.extra is None:
@@ -784,7 +1007,7 @@ class SchedulerState:
                     self._free[ws].append(ts.key)
                 ts.state = WAITING
             elif st is READY:
-                self.unrunnable.discard(ts)
+                self._unready(ts)
                 ts.state = WAITING
         need: list = []
         tss.sort(key=_priority)
@@ -858,12 +1081,15 @@ class SchedulerState:
     def update_graph(self, client: str, keys: Sequence, tasks: Sequence, dependencies: Sequence,
                      wanted: Sequence = (), priorities: Sequence | None = None,
                      restrictions: dict | None = None, retries: dict | None = None,
-                     partial: bool = False) -> list:
+                     partial: bool = False, user_priority: int = 0, resources: dict | None = None) -> list:
         """A client sent tasks (``keys[i]`` computes opaque ``tasks[i]`` from ``dependencies[i]``)
         and wants ``wanted``. Keys already known are reused (computed once), not replaced.
 
-        ``priorities[i]`` orders the tasks of this graph (default: the order given); graphs are
-        served in the order they arrive. A large graph may come in pieces, each ``partial``
+        ``user_priority`` (the client's ``priority=``, higher first) orders this graph's new
+        tasks before anything else; then graphs are served in the order they arrive, and
+        ``priorities[i]`` orders the tasks of one graph (default: the order given), as in Dask.
+        ``resources`` (``{key: {'GPU': 1}}``) are what new tasks need from a worker to run
+        there (:meth:`_ready_restricted`). A large graph may come in pieces, each ``partial``
         but the last: the pieces' tasks are kept until the last piece says what is wanted (a
         piece may refer to keys of earlier pieces, not of later ones).
         """
@@ -871,9 +1097,11 @@ class SchedulerState:
         if len(tasks) != n or len(dependencies) != n or (priorities is not None and len(priorities) != n):
             raise ValueError("update-graph: keys, tasks, dependencies and priorities differ in length")
         _check_graph(keys, dependencies, priorities, wanted)
+        needs_by_key = _check_needs(resources)
+        user_priority = _check_priority(user_priority)
         cs = self._client(client)
         self.generation += 1
-        base = self.generation << _ROOT_PRIORITY_SHIFT
+        base = (self.generation << _ROOT_PRIORITY_SHIFT) - (user_priority << _USER_PRIORITY_SHIFT)
         tasks_by_key = self.tasks
         new: list = []
         compact = PayloadSharer()
@@ -906,6 +1134,10 @@ class SchedulerState:
             ts = tasks_by_key.get(key)
             if ts is not None and workers:
                 (ts.extra if ts.extra is not None else self._extra(ts))["restrictions"] = frozenset(workers)
+        for key, needs in needs_by_key.items():
+            ts = tasks_by_key.get(key)
+            if ts is not None and ts.state is RELEASED:  # never changed under a task using them
+                (ts.extra if ts.extra is not None else self._extra(ts))["resources"] = needs
         for key, count in (retries or {}).items():
             ts = tasks_by_key.get(key)
             if ts is not None and count:
@@ -984,6 +1216,8 @@ class SchedulerState:
             ws.has_what = set(ws.has_what)
             ws.processing = set(ws.processing)
         self.unrunnable = set(self.unrunnable)
+        self.constrained = [ts for ts in self.constrained if ts.flags & CONSTRAINED]
+        heapq.heapify(self.constrained)
 
     def client_removed(self, client: str) -> list:
         """A client closed or timed out: drop everything it wanted."""
@@ -1345,12 +1579,16 @@ class SchedulerState:
                 ws.address: {"name": ws.name, "nthreads": ws.nthreads, "memory_limit": ws.memory_limit,
                              "memory": ws.metrics.get("memory"), "processing": len(ws.processing),
                              "in_memory": len(ws.has_what), "nbytes": ws.nbytes, "paused": ws.paused,
-                             "spilled_bytes": ws.metrics.get("spilled_bytes", 0)}
+                             "spilled_bytes": ws.metrics.get("spilled_bytes", 0),
+                             "resources": dict(ws.resources), "used_resources": dict(ws.used)}
                 for ws in self.workers.values()
             },
             "tasks": len(self.tasks),
             "task_states": dict(counts),
             "queued": sum(1 for ts in self.queue if ts.state is READY and ts.worker is None),
+            # ready tasks waiting for resources in use (constrained) or that no worker has (no worker)
+            "waiting_for_resources": len({ts for ts in self.constrained if ts.flags & CONSTRAINED}),
+            "no_worker": len(self.unrunnable),
             "clients": sum(1 for cs in self.clients.values() if not cs.persistent),
             "collections": sorted(self.collections),
         }
@@ -1359,13 +1597,15 @@ class SchedulerState:
 
     def worker_added(self, address: str, nthreads: int, name: str | None = None,
                      memory_limit: int | None = None, keys: Sequence = (), nbytes: Sequence = (),
-                     now: float | None = None) -> list:
-        """A worker registered (again, after a scheduler restart, it may already hold ``keys``)."""
+                     now: float | None = None, resources: dict | None = None) -> list:
+        """A worker registered (again, after a scheduler restart, it may already hold ``keys``);
+        ``resources`` are what it declares (``{'GPU': 2}``): tasks needing them may run there."""
         now = time.monotonic() if now is None else now
+        resources = check_resources(resources, "worker resources")
         ws = self.workers.get(address)
         uploads: list = []
         if ws is None:
-            ws = WorkerState(address, nthreads, name, memory_limit, now)
+            ws = WorkerState(address, nthreads, name, memory_limit, now, resources)
             self.workers[address] = ws
             # uploaded files first: tasks sent along in the same message may import them
             uploads = [(("w", address), {"op": "upload-file", "filename": filename, "data": data, "load": load,
@@ -1374,10 +1614,13 @@ class SchedulerState:
         else:
             ws.nthreads = max(1, int(nthreads))
             ws.last_seen = now
+            ws.resources = resources
         self._update_capacity(ws)
+        if ws.resources:
+            self._freed.add(ws)  # tasks waiting for resources may fit here
         if keys:
             self._add_replicas(ws, keys, nbytes or [0] * len(keys))
-        waiting = list(self.unrunnable)
+        waiting = sorted(self.unrunnable, key=_priority)
         self.unrunnable.clear()
         for ts in waiting:
             if ts.state is READY:
@@ -1427,6 +1670,7 @@ class SchedulerState:
                 lost_scattered.append(ts)
             ts.state = WAITING
         ws.processing.clear()
+        ws.used.clear()
         ws.nready = 0
         lost = []
         for ts in ws.has_what:
@@ -1441,6 +1685,8 @@ class SchedulerState:
                 f"the data of key {ts.key!r} was being scattered to worker {address}, which left")))
         self._lose(lost)
         self._reset(sorted(processing, key=lambda t: t.priority))
+        if self.constrained:
+            self._recheck_constrained()  # its resources are gone with it
         for other in self.workers:
             self._direct.append((("w", other), {"op": "worker-left", "address": address}))
         for (client, rid), keys in ws.gathers.items():
@@ -1674,7 +1920,10 @@ class SchedulerState:
         input bytes it lacks over an assumed bandwidth, plus latency and a fixed overhead; the wait
         is the tasks ahead of it in the victim's queue times the victim's average task duration.
         The victim is asked with ``steal-request``; it gives up the tasks that have not started
-        and says which in a ``steal-response`` (:meth:`steal_response`).
+        and says which in a ``steal-response`` (:meth:`steal_response`). Tasks restricted to
+        workers (``workers=``) are not stolen; a task needing resources goes only to a thief
+        that has them free (counting those of the tasks already asked for it), and stays with
+        its victim if the thief's were taken by the time the victim answers.
         """
         self._balance(time.monotonic() if now is None else now)
         return self._flush()
@@ -1706,10 +1955,11 @@ class SchedulerState:
         if chained:
             self._reset(chained)  # they waited there for ts: cancel them; they follow it below
         ts.state = READY
-        if thief.address in self.workers and not thief.paused:
+        needs = ts.extra.get("resources") if ts.extra else None
+        if thief.address in self.workers and not thief.paused and (not needs or thief.fits(needs)):
             self._assign(ts, thief)
         else:
-            self._ready(ts)
+            self._ready(ts)  # the thief is gone, paused, or its resources were taken meanwhile
 
     def _maybe_balance(self, now: float | None = None) -> None:
         if not self.work_stealing or len(self.workers) < 2:
@@ -1733,11 +1983,14 @@ class SchedulerState:
         if self.queue and self.idle:
             self._fill()
         reserved: dict = defaultdict(int)
+        claimed: dict = defaultdict(dict)  # thief -> resources that tasks asked for it will take
         for ts, (victim, thief) in list(self.stealing.items()):
             if ts.state is not PROCESSING or ts.worker is not victim or victim.address not in self.workers:
                 del self.stealing[ts]  # answered by events (finished, reset, victim gone)
             else:
                 reserved[thief] += 1
+                if ts.extra and "resources" in ts.extra:
+                    _claim(claimed[thief], ts.extra["resources"])
         free = {ws: ws.nthreads - ws.nready - reserved[ws] for ws in self.workers.values()
                 if not ws.paused and ws.address not in self.retiring}
         free = {ws: n for ws, n in free.items() if n > 0}
@@ -1764,9 +2017,15 @@ class SchedulerState:
                 wait = (ahead / victim.nthreads + 1) * duration
                 if victim.paused:
                     wait += 1.0  # until its memory drops: unknown, long
-                thief, cost = self._cheapest_thief(ts, free)
+                needs = ts.extra.get("resources") if ts.extra else None
+                thieves = free if not needs else [ws for ws in free if ws.fits(needs, claimed[ws])]
+                if not thieves:
+                    continue  # no idle worker has its resources free
+                thief, cost = self._cheapest_thief(ts, thieves)
                 if cost + _STEAL_OVERHEAD >= wait:
                     continue
+                if needs:
+                    _claim(claimed[thief], needs)
                 self.stealing[ts] = (victim, thief)
                 requests[victim].append(ts.key)
                 free[thief] -= 1
@@ -1776,7 +2035,7 @@ class SchedulerState:
             self._direct.append((("w", victim.address), {"op": "steal-request", "keys": keys}))
 
     @staticmethod
-    def _cheapest_thief(ts: TaskState, free: dict) -> tuple:
+    def _cheapest_thief(ts: TaskState, free: Iterable[WorkerState]) -> tuple:
         """Of the workers with free threads, the one that must fetch the fewest input bytes, and
         the seconds that fetch is expected to take."""
         best, best_cost = None, None
@@ -1914,6 +2173,7 @@ class SchedulerState:
             if ws is not None and self.retiring.pop(ws.address, None) is not None:
                 self.closing.discard(ws.address)
                 self._update_capacity(ws)
+                self._freed.add(ws)  # its resources are open to waiting tasks again
         return self._flush()
 
     # ------------------------------------------------------------------ checks
@@ -1956,6 +2216,20 @@ class SchedulerState:
             assert ws.nready == sum(1 for ts in ws.processing if not ts.flags & (CHAINED | SCATTERED | SECEDED)), ws
             for ts in ws.has_what:
                 assert ts.state is MEMORY and ws in ts.who_has, (ws, ts)
+            used: dict = {}
+            for ts in ws.processing:
+                if ts.extra and "resources" in ts.extra:
+                    assert not ts.flags & CHAINED, ts
+                    _claim(used, ts.extra["resources"])
+            for name in set(used) | set(ws.used):
+                assert abs(used.get(name, 0.0) - ws.used.get(name, 0.0)) <= 1e-6, (ws, name, used, ws.used)
+                assert ws.used.get(name, 0.0) <= ws.resources.get(name, 0.0) + 1e-6, (ws, name, ws.used)
+        constrained = set(self.constrained)
+        for ts in self.tasks.values():
+            if ts.flags & CONSTRAINED:
+                assert ts.state is READY and ts in constrained and ts not in self.unrunnable, ts
+        for ts in self.unrunnable:
+            assert ts.state is READY and not ts.flags & CONSTRAINED, ts
         for cs in self.clients.values():
             for ts in cs.wants:
                 assert ts.key in self.tasks and cs.id in ts.who_wants, (cs.id, ts)

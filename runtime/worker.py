@@ -45,6 +45,7 @@ from . import protocol
 from .errors import ProtocolError, SerializationError, VersionMismatchError
 from .security import Security, check_listen
 from .memory import MemoryPolicy, parse_memory_limit
+from .resources import check_resources
 from .spill import SpillBuffer
 
 __all__ = ["Worker", "worker_process_environment", "current_task"]
@@ -74,15 +75,16 @@ _WALL = time.time() - time.perf_counter()
 
 
 class _Task:
-    __slots__ = ("key", "payload", "deps", "priority", "state", "nmissing")
+    __slots__ = ("key", "payload", "deps", "priority", "state", "nmissing", "resources")
 
-    def __init__(self, key: Any, payload: Any, deps: tuple, priority: int):
+    def __init__(self, key: Any, payload: Any, deps: tuple, priority: int, resources: dict | None = None):
         self.key = key
         self.payload = payload
         self.deps = deps
         self.priority = priority
         self.state = _WAITING
         self.nmissing = 0
+        self.resources = resources  # what it needs of the worker's resources while it runs
 
     def __lt__(self, other: "_Task") -> bool:
         return self.priority < other.priority
@@ -158,6 +160,9 @@ class Worker:
         (``client.retire_workers``, ``close_workers=True``). The worker has then stopped
         serving (see :attr:`closing`); the owner finishes with :meth:`close`, and a worker
         process exits with code 0 (``lazyarr-worker`` passes a function that does that).
+    resources: abstract resources this worker has, ``{'GPU': 2, 'MEM': 10e9}``: tasks that need
+        them (``client.submit(..., resources={'GPU': 1})``) run only on workers that have them,
+        never more at once than the amounts allow (``docs/futures.md``).
     """
 
     def __init__(self, scheduler: str, hostname: str = "127.0.0.1", port_to_workers: int | None = 0,
@@ -165,8 +170,10 @@ class Worker:
                  memory_limit: int | str | None = None, *, heartbeat_interval: float | None = None,
                  max_message_size: int | str | None = None, security: Security | None = None,
                  insecure: bool = False, nanny: str | None = None,
-                 on_close_request: Callable[[str], Any] | None = None):
+                 on_close_request: Callable[[str], Any] | None = None, resources: dict | None = None):
         self.scheduler_address = _check_address(scheduler, "scheduler")
+        #: The abstract resources this worker declares (``{'GPU': 2.0}``).
+        self.resources: dict[str, float] = check_resources(resources, "Worker resources")
         self.nanny = nanny
         if on_close_request is not None and not callable(on_close_request):
             raise TypeError(f"on_close_request must be a function taking a reason, not {on_close_request!r}")
@@ -236,6 +243,11 @@ class Worker:
             self._data_lock = self._lock
         self.tasks: dict = {}
         self._ready: list = []
+        # Ready tasks whose resources are in use here, and what is in use: the scheduler sends
+        # a task needing resources only once they are free, but a task it cancelled may still
+        # be running, holding them (as in Dask, such a task waits for it).
+        self._constrained: list = []
+        self._used: dict = {}
         self._waiters: dict = defaultdict(list)   # key -> local tasks waiting for it
         self._finished: list = []                 # (key, nbytes, duration)
         self._erred: list = []                    # (key, payload)
@@ -388,11 +400,16 @@ class Worker:
                 task = heapq.heappop(self._ready)[1]
                 if task.state is not _READY or self.tasks.get(task.key) is not task:
                     continue
+                if task.resources is not None and not self._take_resources(task):
+                    continue  # in _constrained until running tasks give the resources back
                 task.state = _EXECUTING
                 self._executing += 1
             # Inputs are read outside the worker's lock: a spilled one comes back from disk.
             inputs, failure = self._read_inputs(task)
             if inputs is None and failure is None:
+                if task.resources is not None:
+                    with lock:
+                        self._give_back_resources(task)
                 continue  # an input is gone (reported) or the task was cancelled
             start = time.perf_counter()
             if failure is None:
@@ -410,6 +427,8 @@ class Worker:
                 self._make_room(nbytes)
             with lock:
                 self._executing -= 1
+                if task.resources is not None:
+                    self._give_back_resources(task)
                 if self.tasks.get(task.key) is not task:
                     result = None
                     continue  # freed (or stolen) while running
@@ -428,6 +447,37 @@ class Worker:
                 if not self._wake_pending:
                     self._wake_pending = True
                     self._wake()
+
+    def _take_resources(self, task: _Task) -> bool:
+        """Take the resources ``task`` needs, if free (lock held); else it waits in
+        :attr:`_constrained`. Amounts beyond what this worker declares count as all of it, so a
+        task the scheduler sent is never held forever."""
+        have, used = self.resources, self._used
+        needs = {name: min(amount, have.get(name, 0.0)) for name, amount in task.resources.items()}
+        if any(used.get(name, 0.0) + amount > have.get(name, 0.0) + 1e-9 for name, amount in needs.items()):
+            self._constrained.append((task.priority, task))
+            return False
+        for name, amount in needs.items():
+            used[name] = used.get(name, 0.0) + amount
+        task.resources = needs
+        return True
+
+    def _give_back_resources(self, task: _Task) -> None:
+        """``task`` stopped running: its resources are free; the tasks waiting for some are
+        ready again (lock held)."""
+        used = self._used
+        for name, amount in task.resources.items():
+            left = used.get(name, 0.0) - amount
+            if left > 1e-9:
+                used[name] = left
+            else:
+                used.pop(name, None)
+        task.resources = None  # given back once
+        if self._constrained:
+            for item in self._constrained:
+                heapq.heappush(self._ready, item)
+            self._work.notify(len(self._constrained))
+            self._constrained = []
 
     # ------------------------------------------------------------------ tasks that wait for tasks
 
@@ -683,7 +733,8 @@ class Worker:
             nbytes = [self._weight(k) for k in keys]
         self._send_scheduler([{"op": "register", "address": self.address, "name": self.name,
                                "nthreads": self.nthreads, "memory_limit": self.memory_limit,
-                               "keys": keys, "nbytes": nbytes, "nanny": self.nanny, "pid": os.getpid()}])
+                               "keys": keys, "nbytes": nbytes, "nanny": self.nanny, "pid": os.getpid(),
+                               "resources": self.resources}])
         if self._paused:
             self._send_scheduler([{"op": "paused", "paused": True}])
 
@@ -867,17 +918,24 @@ class Worker:
     def _compute(self, op: dict) -> None:
         who_has = dict(op.get("who_has", ()))
         to_fetch: list = []
+        keys = op["keys"]
+        # the client's priority= above the scheduler's own bits, as the scheduler orders them
+        user_prios = op.get("user_prios") or (0,) * len(keys)
+        needs = op.get("resources") or (None,) * len(keys)
         with self._work:
             data = self.data
             tasks = self.tasks
             nready = 0
-            for key, payload, deps, prio in zip(op["keys"], op["tasks"], op["deps"], op["prios"]):
+            for key, payload, deps, prio, user, need in zip(keys, op["tasks"], op["deps"], op["prios"],
+                                                            user_prios, needs):
                 if key in tasks:
                     continue
                 if key in data:  # recomputation of something still held here
                     self._finished.append((key, self._weight(key), 0.0))
                     continue
-                task = _Task(key, payload, deps, prio)
+                if user:
+                    prio -= user << 64
+                task = _Task(key, payload, deps, prio, dict(need) if need else None)
                 tasks[key] = task
                 missing = 0
                 for dep in deps:

@@ -35,7 +35,7 @@ from lazyarr.utils import format_bytes, parse_bytes
 
 from ..cli import normalize_address
 from ..cluster import scheduler_workers
-from ..cluster_base import SchedulerOwner
+from ..cluster_base import SchedulerOwner, retire_then_stop
 
 __all__ = ["JobQueueCluster", "JobQueueError", "parse_walltime", "format_walltime", "interface_address",
            "run_batch_command", "check_batch_command", "job_of_worker"]
@@ -48,6 +48,9 @@ COMMAND_TIMEOUT = 60.0
 CLOSE_TIMEOUT = 10.0
 #: How often :meth:`JobQueueCluster.wait_for_workers` asks the batch system about the jobs.
 STATUS_INTERVAL = 2.0
+#: Seconds ``scale()`` down waits for the data of leaving workers to move before it cancels
+#: their jobs all the same (as ``LocalCluster.scale``).
+RETIRE_TIMEOUT = 30.0
 
 #: Normalized job states: what :attr:`JobQueueCluster.jobs` reports.
 PENDING, RUNNING, ENDING = "pending", "running", "ending"
@@ -455,13 +458,19 @@ class JobQueueCluster(SchedulerOwner):
 
     # -- scaling -------------------------------------------------------------------------------
 
-    def scale(self, n: int | None = None, *, jobs: int | None = None) -> None:
+    def scale(self, n: int | None = None, *, jobs: int | None = None, timeout: float = RETIRE_TIMEOUT) -> None:
         """Run ``n`` workers (``ceil(n / processes)`` jobs), or exactly ``jobs`` jobs.
 
-        Submits or cancels jobs and returns without waiting for queued jobs to start (they may
-        wait in the queue for a long time); use :meth:`wait_for_workers` to wait. Scaling down
-        cancels pending jobs first, then the newest running ones; their workers close cleanly
-        and the scheduler reruns elsewhere what they held.
+        Scaling up submits jobs and returns without waiting for them to start (they may wait
+        in the queue for a long time); use :meth:`wait_for_workers` to wait. Scaling down
+        cancels pending jobs first, then the newest running ones, without losing data: the
+        workers of a running job are first retired, as ``LocalCluster.scale`` and ``adapt`` do
+        (:func:`~runtime.cluster_base.retire_then_stop`): they get no new tasks and every result
+        still needed that only they hold, ``scatter``-ed data included, is copied to the workers
+        that stay; then the job is cancelled, and this returns. Data that cannot be moved
+        within ``timeout`` seconds (no worker stays, copies failing) does not stop the
+        cancellation (a warning names the workers): results are then recomputed from their
+        graph, scattered data is lost.
         """
         if (n is None) == (jobs is None):
             raise TypeError("scale() takes a number of workers n, or jobs=, not both and not neither")
@@ -470,6 +479,7 @@ class JobQueueCluster(SchedulerOwner):
             raise ValueError(f"scale() takes a non-negative number of {'jobs' if n is None else 'workers'}, "
                              f"not {count!r}")
         wanted = count if jobs is not None else math.ceil(count / self.processes)
+        leaving: list[str] = []
         with self._resources.lock:
             if self._resources.closed:
                 raise RuntimeError(f"this {type(self).__name__} is closed")
@@ -478,7 +488,22 @@ class JobQueueCluster(SchedulerOwner):
                 for _ in range(wanted - len(states)):
                     self._resources.jobs[self.submit_job()] = time.time()
             elif wanted < len(states):
-                self._cancel(self._victims(states, len(states) - wanted))
+                victims = self._victims(states, len(states) - wanted)
+                leaving = [name for name, info in self.workers.items() if info["job_id"] in victims]
+                joined = {job_of_worker(name, self.job_name, victims) for name in leaving}
+                unjoined = [job_id for job_id in victims if job_id not in joined]
+                if unjoined:  # no worker of theirs holds anything: cancelled at once
+                    self._cancel(unjoined)
+        if leaving:  # outside the lock: moving the data may take a while
+            retire_then_stop(self.scheduler, leaving, self._stop_workers, timeout, keep_unmoved=False)
+
+    def _stop_workers(self, names: Iterable[str]) -> None:
+        """Cancel the jobs of the workers ``names`` (a job goes with all of its workers)."""
+        with self._resources.lock:
+            known = list(self._resources.jobs)
+            jobs = sorted({job_of_worker(name, self.job_name, known) for name in names} - {None})
+            if jobs:
+                self._cancel(jobs)
 
     def _victims(self, states: dict[str, str], count: int) -> list[str]:
         """Which ``count`` jobs to cancel: pending before running, newest first."""

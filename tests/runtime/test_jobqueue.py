@@ -300,6 +300,29 @@ def test_pbs_cluster_two_processes_per_job(fake_batch):
     _wait_gone(list(job_pids))
 
 
+@pytest.mark.timeout(120)
+def test_scale_down_retires_workers_before_cancelling_their_jobs(fake_batch, caplog):
+    with SLURMCluster(cores=1, memory=MEMORY, walltime=WALLTIME) as cluster:
+        cluster.scale(2)
+        workers = cluster.wait_for_workers(2, timeout=90)
+        first, second = list(cluster.jobs)                  # scale(1) cancels the newest: second
+        leaving = next(name for name, info in workers.items() if info["job_id"] == second)
+        staying = next(name for name, info in workers.items() if info["job_id"] == first)
+        pids = fake_batch.pids()
+        with Client(cluster, timeout=20) as client:
+            # scattered data has no graph: were it not moved first, its future would fail
+            [data] = client.scatter([list(range(1000))], workers=[leaving])
+            assert client.who_has([data]) == {data.key: [workers[leaving]["address"]]}
+            with caplog.at_level("INFO", logger="runtime.jobqueue"):
+                cluster.scale(1)
+            assert ["scancel", second] in fake_batch.calls()
+            assert list(cluster.jobs) == [first] and sorted(cluster.workers) == [staying]
+            assert client.who_has([data]) == {data.key: [workers[staying]["address"]]}
+            assert data.result(timeout=20) == list(range(1000))
+        assert "could not be moved" not in caplog.text
+        _wait_gone([pids[second]])
+
+
 def test_scale_down_cancels_pending_jobs_first(fake_batch):
     # Held jobs never start: they stay pending, as on a full cluster.
     with SLURMCluster(cores=1, memory=MEMORY, walltime=WALLTIME, job_extra=["--hold"]) as cluster:
