@@ -880,6 +880,14 @@ class _NDFrame(_Frame):
 
         return Rolling(self, window, min_periods=min_periods, center=center, win_type=win_type, closed=closed)
 
+    def resample(self, rule: Any, closed: str | None = None, label: str | None = None, origin: Any = "start_day",
+                 offset: Any = None) -> Any:
+        """Aggregate over time bins (``'h'``, ``'ME'``, ...) of a DatetimeIndex with known divisions;
+        see :class:`lazyarr.dataframe.resample.Resampler`."""
+        from .resample import Resampler
+
+        return Resampler(self, rule, closed=closed, label=label, origin=origin, offset=offset)
+
     # -- shuffles and friends
     def drop_duplicates(self, subset: Any = None, keep: str = "first", split_out: int = 1,
                         split_every: int | None = None, ignore_index: bool = False) -> Any:
