@@ -1106,9 +1106,10 @@ class DataFrame(_NDFrame):
         return sort_values(self, by, ascending=ascending, npartitions=npartitions, na_position=na_position,
                            method=shuffle_method)
 
-    def groupby(self, by: Any, sort: bool = True, dropna: bool = True, observed: bool = True,
+    def groupby(self, by: Any = None, sort: bool = True, dropna: bool = True, observed: bool = True,
                 **kwargs: Any) -> Any:
-        """Group rows by column(s) or a lazy Series (see :mod:`lazyarr.dataframe.groupby`)."""
+        """Group rows by column(s), the index (``level=``, its name) or lazy Series
+        (see :mod:`lazyarr.dataframe.groupby`)."""
         from .groupby import DataFrameGroupBy
 
         return DataFrameGroupBy(self, by, sort=sort, dropna=dropna, observed=observed, **kwargs)
@@ -1329,7 +1330,7 @@ class Series(_NDFrame):
 
         return unique(self, split_every=split_every)
 
-    def groupby(self, by: Any, sort: bool = True, dropna: bool = True, observed: bool = True,
+    def groupby(self, by: Any = None, sort: bool = True, dropna: bool = True, observed: bool = True,
                 **kwargs: Any) -> Any:
         """Group by another lazy Series aligned with this one, or an index level."""
         from .groupby import SeriesGroupBy

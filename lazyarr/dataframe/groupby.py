@@ -15,8 +15,12 @@ Aggregations run in three steps, like every reduction here:
 hash-split by key into ``n`` independent reductions, giving an ``n``-partition result (each sorted,
 not globally) for results with very many groups.
 
+Keys are columns, the index (``level=0``, the index's name, ``ddf.index``; the chunks read each
+partition's index) or lazy Series aligned with the frame. With ``as_index=False`` the last step
+moves the keys into columns as pandas does.
+
 ``apply`` and ``transform`` shuffle the rows so that each group is whole in one partition, then
-run pandas' ``apply``/``transform`` there.
+run pandas' ``apply``/``transform`` there (index and Series keys travel as temporary columns).
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_list_like, is_scalar
 
-from .core import DataFrame, Series, _Frame, align_partitions, emulate, no_default, partitionwise
+from .core import DataFrame, Index, Series, _Frame, align_partitions, emulate, no_default, partitionwise
 from .reductions import tree_reduce
 from .utils import concat_parts, meta_nonempty, raise_unknown_columns
 
@@ -42,9 +46,15 @@ _FUNC_ALIASES = {np.sum: "sum", np.mean: "mean", np.min: "min", np.max: "max", n
                  np.prod: "prod", sum: "sum", min: "min", max: "max", len: "size", np.nansum: "sum",
                  np.nanmean: "mean", np.nanmin: "min", np.nanmax: "max"}
 
+# a Series grouped without a name is held as a column of this name
+_UNNAMED = "__series__"
+
 _STATS_FOR = {"sum": ["sum"], "count": ["count"], "mean": ["sum", "count"], "size": ["size"], "min": ["min"],
               "max": ["max"], "first": ["first"], "last": ["last"], "prod": ["prod"],
-              "var": ["count", "vmean", "m2"], "std": ["count", "vmean", "m2"], "nunique": []}
+              "var": ["count", "vmean", "m2"], "std": ["count", "vmean", "m2"],
+              # nunique counts distinct (key, value) pairs; the sizes give its groups as the other results have them
+              # (categories unobserved with observed=False, missing keys with dropna=False, order of appearance)
+              "nunique": ["size"]}
 
 
 def _func_name(func: Any) -> str:
@@ -63,39 +73,55 @@ def _func_name(func: Any) -> str:
 # ---------------------------------------------------------------- per-partition statistics
 
 def _keys_of(part: pd.DataFrame, by: list, extra: tuple) -> list:
-    """The grouping keys for one partition: column names, and aligned Series passed as ``extra``."""
+    """The grouping keys for one partition: columns, the index, and aligned Series passed as ``extra``."""
     out = []
     it = iter(extra)
     for b in by:
-        out.append(next(it) if b is _SERIES else part[b])
+        if b is _SERIES:
+            out.append(next(it))
+        elif b is _INDEX:
+            out.append(part.index)
+        else:
+            out.append(part[b])
     return out
 
 
-class _SeriesMarker:
+class _KeyMarker:
+    """Stands in ``_GroupBy._by`` for a key that is not a column: a lazy Series (its partitions are
+    passed alongside the frame's) or the frame's own index (read from each partition)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
     def __repr__(self) -> str:
-        return "<lazy Series key>"
+        return f"<{self.kind} key>"
 
     def __lazyarr_tokenize__(self) -> str:
-        return "series-key"
+        return f"{self.kind}-key"
 
     def __reduce__(self) -> Any:
-        return (_series_marker, ())
+        # unpickle to the module's singleton: keys are compared with ``is``
+        return (_key_marker, (self.kind,))
 
 
-def _series_marker() -> "_SeriesMarker":
-    return _SERIES
+def _key_marker(kind: str) -> "_KeyMarker":
+    return _MARKERS[kind]
 
 
-_SERIES = _SeriesMarker()
+_SERIES = _KeyMarker("lazy Series")
+_INDEX = _KeyMarker("index")
+_MARKERS = {m.kind: m for m in (_SERIES, _INDEX)}
 
 
-def _bincount_chunk(part: pd.DataFrame, key: pd.Series, stat_cols: list, names: list) -> pd.DataFrame | None:
+def _bincount_chunk(part: pd.DataFrame, key: pd.Series | pd.Index, stat_cols: list, names: list,
+                    sort: bool = True) -> pd.DataFrame | None:
     """Sums/counts/sizes via numpy.bincount for a compact integer key, or None if that does not apply.
 
     The work is bound by memory bandwidth, so passes over the data are few: one ``max`` of the
     key (``bincount`` finds negative keys itself), one ``bincount`` per sum, and missing values
     are looked for only in columns whose group sums came out NaN. The partial is one float64 block
-    (counts are exact in float64 up to 2**53); the final step casts counts back to int64.
+    (counts are exact in float64 up to 2**53); the final step casts counts back to int64. Groups
+    come in key order, or with ``sort=False`` in order of first appearance (one more hash pass).
     """
     kv = key.to_numpy()
     n = len(kv)
@@ -115,7 +141,8 @@ def _bincount_chunk(part: pd.DataFrame, key: pd.Series, stat_cols: list, names: 
         codes = codes - kmin
         sizes = np.bincount(codes, minlength=kmax - kmin + 1)
     span = len(sizes)
-    present = np.flatnonzero(sizes)
+    # sort=False promises pandas' order of first appearance, which the combine steps keep
+    present = np.flatnonzero(sizes) if sort else pd.unique(codes)
     block = np.empty((len(present), len(stat_cols)), dtype=np.float64)
     exact_ints: dict = {}
     sums: dict = {}
@@ -169,24 +196,25 @@ def _fast_path_ok(part: pd.DataFrame, keys: list, stat_cols: list) -> bool:
 
 
 def _groupby_chunk(part: pd.DataFrame, *extra: Any, by: list, names: list, stat_cols: list, nunique_cols: list,
-                   dropna: bool, observed: bool) -> dict:
+                   dropna: bool, observed: bool, sort: bool = True) -> dict:
     keys = _keys_of(part, by, extra)
     stats = None
     if stat_cols and _fast_path_ok(part, keys, stat_cols):
-        stats = _bincount_chunk(part, keys[0], stat_cols, names)
+        stats = _bincount_chunk(part, keys[0], stat_cols, names, sort)
     if stats is None and stat_cols:
         stats = _pandas_stats(part, keys, names, stat_cols, dropna, observed)
     uniq = {}
     for col in nunique_cols:
-        pairs = pd.DataFrame({f"__k{i}": k.to_numpy() for i, k in enumerate(keys)})
-        pairs["__v"] = part[col].to_numpy()
+        # .array keeps the keys' dtypes (categories), so they match the stats' index when reindexed
+        pairs = pd.DataFrame({f"__k{i}": k.array for i, k in enumerate(keys)})
+        pairs["__v"] = part[col].array
         uniq[col] = pairs.drop_duplicates()
     return {"stats": stats, "uniq": uniq}
 
 
 def _pandas_stats(part: pd.DataFrame, keys: list, names: list, stat_cols: list, dropna: bool,
                   observed: bool) -> pd.DataFrame:
-    keys = [k.rename(n) if isinstance(k, pd.Series) else k for k, n in zip(keys, names)]
+    keys = [k.rename(n) for k, n in zip(keys, names)]
     g = part.groupby(keys, sort=False, dropna=dropna, observed=observed)
     data: dict = {}
     for pos, (col, stat) in enumerate(stat_cols):
@@ -259,17 +287,13 @@ def _groupby_combine(parts: list, stat_cols: list, dropna: bool) -> dict:
 
 
 def _groupby_aggregate(parts: list, stat_cols: list, outputs: list, names: list, dropna: bool, sort: bool,
-                       meta: Any, nkeys: int) -> Any:
+                       meta: Any, nkeys: int, flat: tuple | None = None) -> Any:
+    """The results from the merged partials, sorted by key if asked; ``flat`` is ``(inserted keys, meta)``
+    of the ``as_index=False`` layout, if asked for."""
     merged = _groupby_combine(parts, stat_cols, dropna)
     stats = merged["stats"]
     columns: dict = {}
-    index = stats.index if stats is not None else None
-    if index is None:
-        uniq_frames = list(merged["uniq"].values())
-        keys = uniq_frames[0][[f"__k{i}" for i in range(nkeys)]].drop_duplicates()
-        index = pd.MultiIndex.from_frame(keys, names=names) if nkeys > 1 else pd.Index(keys.iloc[:, 0], name=names[0])
-        if dropna:
-            index = index.dropna() if nkeys == 1 else index[~keys.isna().any(axis=1).to_numpy()]
+    index = stats.index
     for j, (col, func, ddof) in enumerate(outputs):
         if func == "nunique":
             pairs = merged["uniq"][col]
@@ -292,11 +316,53 @@ def _groupby_aggregate(parts: list, stat_cols: list, outputs: list, names: list,
             columns[j] = np.sqrt(var) if func == "std" else var
     out = pd.DataFrame(columns, index=index)
     if sort:
-        out = out.sort_index()
+        out = _sorted_by_key(out)
     if isinstance(meta, pd.Series):
-        result = out[0]
-        result.name = meta.name
-        return _cast_like(result, meta)
+        out = out[0]
+        out.name = meta.name
+    else:
+        out.columns = meta.columns
+    out = _cast_like(out, meta)
+    return out if flat is None else _keys_to_columns(out, *flat)
+
+
+def _sorted_by_key(out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` in pandas' sorted group order (categories in category order, missing keys last)."""
+    if not isinstance(out.index, pd.MultiIndex):
+        return out.sort_index()
+    # not sort_index: it leaves alone a MultiIndex whose categorical levels look sorted by their labels
+    keys = out.index.to_frame(index=False)
+    keys.columns = range(keys.shape[1])
+    return out.iloc[keys.sort_values(list(keys.columns)).index.to_numpy()]
+
+
+def _inserted_keys(names: list, flat_meta: pd.DataFrame, nvalues: int) -> list:
+    """The positions of the keys that pandas' ``as_index=False`` turns into leading columns.
+
+    As in pandas, every key is inserted (last first) unless its name is already a column;
+    unnamed keys are called ``index`` (one key) or ``level_<i>``, as by ``reset_index``.
+    """
+    value_columns = flat_meta.columns[len(flat_meta.columns) - nvalues:]
+    taken: set = set()
+    inserted = []
+    for i in reversed(range(len(names))):
+        name = names[i] if names[i] is not None else ("index" if len(names) == 1 else f"level_{i}")
+        if name not in value_columns and name not in taken:
+            inserted.insert(0, i)
+            taken.add(name)
+    if len(inserted) + nvalues != len(flat_meta.columns):
+        raise NotImplementedError(f"cannot line up the keys {names!r} with pandas' as_index=False columns "
+                                  f"{list(flat_meta.columns)!r}; use as_index=True and reset_index()")
+    return inserted
+
+
+def _keys_to_columns(result: Any, inserted: list, meta: pd.DataFrame) -> pd.DataFrame:
+    """An ``as_index=True`` result in pandas' ``as_index=False`` layout: the ``inserted`` key levels as
+    leading columns, then the values, on a fresh RangeIndex."""
+    out = (result.to_frame() if isinstance(result, pd.Series) else result).reset_index(drop=True)
+    out.columns = range(len(inserted), len(inserted) + out.shape[1])  # positional labels: names may repeat
+    for j, level in enumerate(inserted):
+        out.insert(j, j, result.index.get_level_values(level).array)
     out.columns = meta.columns
     return _cast_like(out, meta)
 
@@ -354,57 +420,134 @@ def _split_partial(partial: dict, n: int, nkeys: int) -> list:
 
 # ---------------------------------------------------------------- the GroupBy objects
 
-class _GroupBy:
-    """Grouping of a lazy frame by column names and/or aligned lazy Series."""
+def _single_level(index: pd.Index, what: str) -> None:
+    if isinstance(index, pd.MultiIndex):
+        raise NotImplementedError(f"grouping by {what} of a MultiIndex is not supported; reset_index() the levels "
+                                  f"and group by the columns")
 
-    def __init__(self, obj: _Frame, by: Any, sort: bool = True, dropna: bool = True, observed: bool = True,
-                 group_keys: bool = True, _slice: Any = None, **kwargs: Any):
-        if kwargs.get("level") is not None:
-            raise NotImplementedError("groupby(level=...) is not supported; reset_index() and group by the column")
-        if kwargs.get("as_index") is False:
-            raise NotImplementedError("groupby(as_index=False) is not supported; call reset_index() on the result")
-        if isinstance(obj, Series):
-            column = obj._meta.name if obj._meta.name is not None else "__series__"
-            obj = obj.to_frame(name=column)
-            _slice = column if _slice is None else _slice
-        self.obj = obj
+
+def _level_keys(index: pd.Index, level: Any) -> list:
+    """``groupby(level=...)`` on a single-level index: one index key, with pandas' errors for bad levels."""
+    _single_level(index, "a level")
+    levels = list(level) if is_list_like(level) and not isinstance(level, str) else [level]
+    if len(levels) != 1:
+        raise ValueError("multiple levels only valid with MultiIndex")
+    lvl = levels[0]
+    if isinstance(lvl, (int, np.integer)) and not isinstance(lvl, bool):
+        if lvl > 0 or lvl < -1:
+            raise ValueError("level > 0 or level < -1 only valid with MultiIndex")
+    elif lvl != index.name:
+        raise ValueError(f"level name {lvl} is not the name of the index")
+    return [_INDEX]
+
+
+def _resolve_key(obj: _Frame, b: Any) -> tuple[Any, Any, Any]:
+    """``(entry of _GroupBy._by, lazy Series to pass alongside or None, name)`` for one key of ``obj``."""
+    index = obj._meta.index
+    if b is _INDEX:
+        return _INDEX, None, index.name
+    if isinstance(b, Series):
+        return _SERIES, b, b._meta.name
+    if isinstance(b, Index):
+        if b._name == obj.index._name:  # names are tokens: the same graph is the frame's own index
+            _single_level(index, "the index")
+            return _INDEX, None, index.name
+        # pandas lines up an Index key with the rows by position, a Series by label
+        return _SERIES, partitionwise(_index_values_by_position, obj, b, token="groupby-key"), b._meta.name
+    if isinstance(b, _Frame) or isinstance(b, (pd.Series, pd.DataFrame, pd.Index, np.ndarray)):
+        raise TypeError("groupby keys are column names, the index (its name, level=, or the frame's .index) or "
+                        "lazy Series/Index aligned with the frame")
+    return _label_key(obj._meta, b)
+
+
+def _label_key(meta: Any, b: Any) -> tuple[Any, Any, Any]:
+    """A key given by name: a column, else the index's name, as pandas resolves it."""
+    columns = meta.columns if isinstance(meta, pd.DataFrame) else pd.Index([])
+    try:
+        is_column = b in columns
+        is_level = b is not None and b in meta.index.names
+    except TypeError:  # unhashable
+        raise TypeError(f"groupby key {b!r} is not a column name") from None
+    if is_column and is_level:
+        raise ValueError(f"{b!r} is both an index level and a column label, which is ambiguous.")
+    if is_column:
+        return b, None, b
+    if is_level:
+        _single_level(meta.index, f"the level {b!r}")
+        return _INDEX, None, b
+    if isinstance(meta, pd.DataFrame):
+        raise_unknown_columns([b], columns)
+    raise KeyError(f"a Series can only be grouped by lazy Series or its index, not {b!r}")
+
+
+def _index_values_by_position(part: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """An Index key as a Series on the partition's index, so that pandas lines it up by position."""
+    return pd.Series(index.array, index=part.index, name=index.name)
+
+
+def _with_index_columns(part: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """The partition with its index values also in ``columns`` (temporary key columns)."""
+    out = part.copy(deep=False)
+    for col in columns:
+        out[col] = part.index.array
+    return out
+
+
+class _GroupBy:
+    """Grouping of a lazy frame by column names, its index (``level=``, the index name, ``ddf.index``)
+    and/or aligned lazy Series or Index objects."""
+
+    def __init__(self, obj: _Frame, by: Any = None, sort: bool = True, dropna: bool = True, observed: bool = True,
+                 group_keys: bool = True, _slice: Any = None, level: Any = None, as_index: bool = True,
+                 **kwargs: Any):
+        if by is None and level is None:
+            raise TypeError("You have to supply one of 'by' and 'level'")
+        if by is not None and level is not None:
+            # pandas would silently group by the index level alone
+            raise TypeError("pass by= or level=, not both; to group by the index and columns pass "
+                            "by=[ddf.index, 'column'] or the index name")
+        if isinstance(obj, Series) and not as_index:
+            raise TypeError("as_index=False only valid with DataFrame")
         self.sort, self.dropna, self.observed, self.group_keys = sort, dropna, observed, group_keys
-        by_list = list(by) if isinstance(by, list) else [by]
+        self.as_index = as_index
+        if level is not None:
+            by_list = _level_keys(obj._meta.index, level)
+        else:
+            by_list = list(by) if isinstance(by, list) else [by]
         if not by_list:
             raise ValueError("groupby needs at least one key")
         self._by: list = []
         self._series: list = []
         self._names: list = []
         for b in by_list:
-            if isinstance(b, Series):
-                self._by.append(_SERIES)
-                self._series.append(b)
-                self._names.append(b._meta.name)
-            elif isinstance(b, _Frame) or isinstance(b, (pd.Series, pd.DataFrame, np.ndarray)):
-                raise TypeError("groupby keys are column names or lazy Series aligned with the frame")
-            else:
-                if isinstance(obj._meta, pd.DataFrame):
-                    if b not in obj._meta.columns:
-                        raise_unknown_columns([b], obj._meta.columns)
-                else:
-                    raise KeyError(f"a Series can only be grouped by lazy Series, not {b!r}")
-                self._by.append(b)
-                self._names.append(b)
+            key, series, name = _resolve_key(obj, b)
+            self._by.append(key)
+            self._names.append(name)
+            if series is not None:
+                self._series.append(series)
+        if isinstance(obj, Series):
+            column = obj._meta.name if obj._meta.name is not None else _UNNAMED
+            obj = obj.to_frame(name=column)
+            _slice = column if _slice is None else _slice
+        self.obj = obj
         if self._series:
             aligned = align_partitions(obj, *self._series)
             self.obj, self._series = aligned[0], aligned[1:]
         self._slice = _slice
 
     # -- meta helpers
-    def _fake_groupby(self) -> Any:
+    def _fake_groupby(self, as_index: bool | None = None) -> Any:
+        """pandas' GroupBy of a fake nonempty partition, for metas (``as_index`` defaults to the user's)."""
         fake = meta_nonempty(self.obj._meta)
         keys = []
         it = iter(self._series)
         for b in self._by:
-            keys.append(meta_nonempty(next(it)._meta).set_axis(fake.index) if b is _SERIES else b)
-        keys = [k if not isinstance(k, pd.Series) else k for k in keys]
+            if b is _SERIES:
+                keys.append(meta_nonempty(next(it)._meta).set_axis(fake.index))
+            else:
+                keys.append(fake.index if b is _INDEX else b)
         g = fake.groupby(keys if len(keys) > 1 else keys[0], sort=self.sort, dropna=self.dropna,
-                         observed=self.observed)
+                         observed=self.observed, as_index=self.as_index if as_index is None else as_index)
         if self._slice is not None:
             g = g[self._slice]
         return g
@@ -414,7 +557,8 @@ class _GroupBy:
             return [self._slice] if is_scalar(self._slice) or isinstance(self._slice, tuple) else list(self._slice)
         if isinstance(self.obj._meta, pd.Series):
             return [self.obj._meta.name]
-        return [c for c in self.obj._meta.columns if c not in set(b for b in self._by if b is not _SERIES)]
+        keys = set(b for b in self._by if not isinstance(b, _KeyMarker))
+        return [c for c in self.obj._meta.columns if c not in keys]
 
     def __getitem__(self, key: Any) -> "_GroupBy":
         cols = [key] if is_scalar(key) or isinstance(key, tuple) else list(key)
@@ -468,8 +612,8 @@ class _GroupBy:
             return [(None, "size")], "size"
         return [(c, func) for c in cols], "single"
 
-    def _pandas_meta(self, arg: Any, named: dict, ddof: int) -> Any:
-        g = self._fake_groupby()
+    def _pandas_meta(self, arg: Any, named: dict, ddof: int, as_index: bool = True) -> Any:
+        g = self._fake_groupby(as_index)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if named:
@@ -480,12 +624,29 @@ class _GroupBy:
                 out = getattr(g, arg)()
             else:
                 out = g.agg(arg)
-        return out.iloc[:0]
+        return restore_unnamed(out.iloc[:0], self._slice)
 
     def aggregate(self, arg: Any = None, split_every: int | None = None, split_out: int = 1, ddof: int = 1,
                   **named: Any) -> Any:
         """Aggregate groups with a function name, a list, a dict column -> function(s), or named
-        aggregations ``new=('column', 'func')``; functions from :data:`SUPPORTED_AGGREGATIONS`."""
+        aggregations ``new=('column', 'func')``; functions from :data:`SUPPORTED_AGGREGATIONS`.
+
+        With ``as_index=False`` the keys come back as leading columns, as in pandas, on an index
+        ``0 .. n-1`` (restarting in each partition with ``split_out > 1``).
+
+        >>> import lazyarr.dataframe as dd
+        >>> pdf = pd.DataFrame({'k': [1, 2, 1], 'x': [1.0, 2.0, 4.0]}, index=pd.Index([7, 8, 7], name='ix'))
+        >>> ddf = dd.from_pandas(pdf, npartitions=2)
+        >>> ddf.groupby('k', as_index=False).agg(total=('x', 'sum')).compute()
+           k  total
+        0  1    5.0
+        1  2    2.0
+        >>> ddf.groupby(level=0).x.agg('mean').compute()
+        ix
+        7    2.5
+        8    2.0
+        Name: x, dtype: float64
+        """
         if arg is None and not named:
             raise TypeError("agg needs a function, a list, a dict or named aggregations")
         specs, kind = self._normalize(arg, named)
@@ -504,14 +665,19 @@ class _GroupBy:
                                       f"output columns for {arg!r}")
         by, names = self._by, self._names
         chunk = functools.partial(_groupby_chunk, by=by, names=names, stat_cols=stat_cols,
-                                  nunique_cols=nunique_cols, dropna=self.dropna, observed=self.observed)
+                                  nunique_cols=nunique_cols, dropna=self.dropna, observed=self.observed,
+                                  sort=self.sort)
         combine = functools.partial(_groupby_combine, stat_cols=stat_cols, dropna=self.dropna)
+        flat = None
+        if not self.as_index:
+            flat_meta = self._pandas_meta(arg, named, ddof, as_index=False)
+            flat = (_inserted_keys(names, flat_meta, n_expected), flat_meta)
         aggregate = functools.partial(_groupby_aggregate, stat_cols=stat_cols, outputs=outputs, names=names,
-                                      dropna=self.dropna, sort=self.sort, meta=meta, nkeys=len(by))
+                                      dropna=self.dropna, sort=self.sort, meta=meta, nkeys=len(by), flat=flat)
         split = functools.partial(_split_partial, nkeys=len(by))
         token = "groupby-" + (specs[0][1] if len(set(f for _, f in specs)) == 1 else "agg")
-        return tree_reduce([self.obj, *self._series], chunk, combine, aggregate, meta, token, split_every,
-                           split_out=split_out, split_func=split)
+        return tree_reduce([self.obj, *self._series], chunk, combine, aggregate, meta if flat is None else flat[1],
+                           token, split_every, split_out=split_out, split_func=split)
 
     agg = aggregate
 
@@ -608,18 +774,25 @@ class _GroupBy:
 
     # -- shuffle-based
     def _keyed(self) -> tuple[DataFrame, list]:
-        """The frame with each lazy Series key as a temporary ``__lazyarr_by<i>`` column, and the key columns."""
+        """The frame with each lazy Series or index key as a temporary ``__lazyarr_by<i>`` column (shuffles
+        and the carried states of cumulative operations work on columns), and the key columns."""
         frame = self.obj
         by = []
         extra = {}
+        index_columns = []
         it = iter(self._series)
         for i, b in enumerate(self._by):
-            if b is _SERIES:
-                col = f"__lazyarr_by{i}"
-                extra[col] = next(it)
-                by.append(col)
-            else:
+            if not isinstance(b, _KeyMarker):
                 by.append(b)
+                continue
+            col = f"__lazyarr_by{i}"
+            by.append(col)
+            if b is _SERIES:
+                extra[col] = next(it)
+            else:
+                index_columns.append(col)
+        if index_columns:
+            frame = partitionwise(_with_index_columns, frame, index_columns, token="groupby-index-key")
         if extra:
             frame = frame.assign(**extra)
         return frame, by
@@ -636,7 +809,7 @@ class _GroupBy:
         slice_ = self._slice
         call = functools.partial(_group_apply, how=how, func=func, by=by, names=self._names, slice_=slice_,
                                  sort=self.sort, dropna=self.dropna, observed=self.observed,
-                                 group_keys=self.group_keys, args=args, kwargs=kwargs)
+                                 group_keys=self.group_keys, as_index=self.as_index, args=args, kwargs=kwargs)
         if meta is no_default:
             meta = emulate(call, frame, udf=True)
         return partitionwise(call, frame, meta=meta, token=f"groupby-{how}")
@@ -656,6 +829,13 @@ class _GroupBy:
         return self._apply_like("transform", func, meta, args, kwargs, shuffle_method, npartitions)
 
 
+def restore_unnamed(out: Any, slice_: Any) -> Any:
+    """A Series result of grouping a Series that had no name gets no name (not the placeholder column's)."""
+    if isinstance(out, pd.Series) and isinstance(slice_, str) and slice_ == _UNNAMED:
+        return out.rename(None)
+    return out
+
+
 def pandas_groupby(part: pd.DataFrame, by: list, names: list, slice_: Any, **kwargs: Any) -> tuple[Any, pd.DataFrame]:
     """pandas' GroupBy of a partition of :meth:`_GroupBy._keyed` (temporary key columns become named keys),
     and the partition without those columns."""
@@ -669,20 +849,21 @@ def pandas_groupby(part: pd.DataFrame, by: list, names: list, slice_: Any, **kwa
 
 
 def _group_apply(part: pd.DataFrame, how: str, func: Any, by: list, names: list, slice_: Any, sort: bool,
-                 dropna: bool, observed: bool, group_keys: bool, args: tuple, kwargs: dict) -> Any:
+                 dropna: bool, observed: bool, group_keys: bool, args: tuple, kwargs: dict,
+                 as_index: bool = True) -> Any:
     if len(part) == 0:
         # no groups here: the empty result has the shape of a result on a sample
         sample = _group_apply(meta_nonempty(part), how, func, by, names, slice_, sort, dropna, observed,
-                              group_keys, args, kwargs)
+                              group_keys, args, kwargs, as_index)
         return sample.iloc[:0]
     g, frame = pandas_groupby(part, by, names, slice_, sort=sort, dropna=dropna, observed=observed,
-                              group_keys=group_keys)
+                              group_keys=group_keys, as_index=as_index)
     if slice_ is None and how == "transform":
         g = g[[c for c in frame.columns if c not in set(by)]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        return getattr(g, how)(func, *args, **kwargs)
+        return restore_unnamed(getattr(g, how)(func, *args, **kwargs), slice_)
 
 
 class DataFrameGroupBy(_GroupBy):

@@ -21,16 +21,12 @@ import pandas as pd
 from ..tokenize import tokenize
 from .core import merge_layers, new_collection, no_default, partitionwise
 from .cumulative import CUMULATIVE, carry_into_groups, fold_states, last_valid
-from .groupby import _GroupBy, pandas_groupby
+from .groupby import _GroupBy, pandas_groupby, restore_unnamed
 from .overlap import _check_periods
 from .scan import carry_chain
 from .utils import concat_parts, make_meta
 
 __all__ = ["groupby_cumulative", "groupby_shift"]
-
-# a Series grouped without a name is held as a column of this name (see _GroupBy)
-_UNNAMED = "__series__"
-
 
 def _grouping(gb: _GroupBy) -> tuple[Any, dict]:
     frame, by = gb._keyed()
@@ -38,10 +34,7 @@ def _grouping(gb: _GroupBy) -> tuple[Any, dict]:
 
 
 def _pandas_result(g: Any, how: str, kwargs: dict, slice_: Any) -> Any:
-    out = getattr(g, how)(**kwargs)
-    if slice_ == _UNNAMED and isinstance(out, pd.Series):
-        out = out.rename(None)
-    return out
+    return restore_unnamed(getattr(g, how)(**kwargs), slice_)
 
 
 def _meta(gb: _GroupBy, how: str, kwargs: dict) -> Any:

@@ -431,7 +431,7 @@ def _sort_rows(x: Any) -> Any:
         frame = x.to_frame(name="__value__")
     else:
         frame = x
-    idx_names = [n if n is not None else f"__level_{i}__" for i, n in enumerate(frame.index.names)]
+    idx_names = [f"__level_{i}__" for i in range(frame.index.nlevels)]  # level names may repeat: (ix, ix)
     tmp = frame.copy(deep=False)
     tmp.index = tmp.index.set_names(idx_names)
     value_cols = [f"__col_{i}__" for i in range(frame.shape[1])]
