@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..tokenize import tokenize
@@ -102,8 +103,21 @@ def groupby_cumulative(gb: _GroupBy, how: str, skipna: bool = True, numeric_only
 
 # ---------------------------------------------------------------- shift and diff
 
+def _first_of_groups(part: pd.DataFrame, by: list, dropna: bool, last: bool) -> np.ndarray:
+    """Mask of the last (first) row of each group, as ``groupby(by).tail(1)`` (``head(1)``) selects them,
+    from one hash pass (no group numbering or sort)."""
+    keys = part[by[0]] if len(by) == 1 else part[by]
+    mask = ~keys.duplicated(keep="last" if last else "first").to_numpy()
+    if dropna:
+        valid = keys.notna()
+        mask &= (valid if len(by) == 1 else valid.all(axis=1)).to_numpy()
+    return mask
+
+
 def _edge_rows(part: pd.DataFrame, by: list, dropna: bool, k: int, last: bool) -> pd.DataFrame:
     """The last (first) ``k`` rows of each group: what later (earlier) partitions need."""
+    if k == 1:
+        return part[_first_of_groups(part, by, dropna, last)]
     g = part.groupby(by, sort=False, dropna=dropna, observed=True)
     return g.tail(k) if last else g.head(k)
 
@@ -116,10 +130,37 @@ def _fold_edges(state: pd.DataFrame, rows: pd.DataFrame, by: list, dropna: bool,
 def _shift_extended(part: pd.DataFrame, carried: Any, how: str, kwargs: dict, by: list, names: list, slice_: Any,
                     dropna: bool, observed: bool, before: bool) -> Any:
     n = len(carried) if carried is not None else 0
+    if n and abs(kwargs["periods"]) == 1:
+        # only each group's first (last) row here looks at the carried rows: run the operation on the
+        # partition alone and recompute those rows from a small frame of the carried rows and themselves
+        edge = np.flatnonzero(_first_of_groups(part, by, dropna, last=not before))
+        out = _shift_extended(part, None, how, kwargs, by, names, slice_, dropna, observed, before)
+        small = part.iloc[edge]
+        small = concat_parts([carried, small] if before else [small, carried])
+        g, _ = pandas_groupby(small, by, names, slice_, sort=False, dropna=dropna, observed=observed)
+        fixed = _pandas_result(g, how, kwargs, slice_)
+        fixed = fixed.iloc[n:] if before else fixed.iloc[:len(fixed) - n]
+        if _patch_rows(out, edge, fixed):
+            return out
     extended = part if not n else concat_parts([carried, part] if before else [part, carried])
     g, _ = pandas_groupby(extended, by, names, slice_, sort=False, dropna=dropna, observed=observed)
     out = _pandas_result(g, how, kwargs, slice_)
     return out.iloc[n:] if before else out.iloc[:len(out) - n]
+
+
+def _patch_rows(out: Any, rows: np.ndarray, values: Any) -> bool:
+    """Write ``values`` over the rows at positions ``rows`` of ``out`` (a fresh result) in place; False, with
+    nothing written, if the dtypes differ."""
+    if isinstance(out, pd.Series):
+        if not isinstance(values, pd.Series) or values.dtype != out.dtype:
+            return False
+        out.iloc[rows] = values.array
+        return True
+    if list(out.dtypes) != list(values.dtypes):
+        return False
+    for j in range(out.shape[1]):
+        out.iloc[rows, j] = values.iloc[:, j].array
+    return True
 
 
 def groupby_shift(gb: _GroupBy, how: str, periods: int = 1, fill_value: Any = no_default) -> Any:

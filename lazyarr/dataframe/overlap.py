@@ -280,12 +280,60 @@ def _check_periods(periods: Any) -> int:
     return int(periods)
 
 
+def _patch(out: Any, rows: slice, values: Any) -> bool:
+    """Write ``values`` (same shape and dtypes) over ``out.iloc[rows]`` in place; False (nothing written) if
+    a dtype differs."""
+    if isinstance(out, pd.Series):
+        if values.dtype != out.dtype:
+            return False
+        out.iloc[rows] = values.array
+        return True
+    if not out.dtypes.reset_index(drop=True).equals(values.dtypes.reset_index(drop=True)):
+        return False
+    for j in range(out.shape[1]):
+        out.iloc[rows, j] = values.iloc[:, j].array
+    return True
+
+
+# from this many rows on, a partition's edge rows are patched rather than the partition concatenated with its
+# neighbour's rows (below it the copy is cheaper than the extra pandas calls)
+_PATCH_ROWS = 50_000
+
+
+def _by_rows_apply(call: Callable, periods: int, part: Any, before_rows: Any, after_rows: Any) -> Any:
+    """``call`` (shift, diff or pct_change by ``periods``) on one partition, given the borrowed rows.
+
+    Only the first (last, for negative periods) ``|periods|`` rows of the partition look at borrowed
+    rows, so ``call`` runs on the partition alone and those rows are recomputed from a small frame of
+    the borrowed rows and themselves, then written over: the partition is never copied into a
+    concatenation with its neighbours.
+    """
+    k = abs(periods)
+    borrowed = before_rows if periods > 0 else after_rows
+    if borrowed is None or not len(borrowed):
+        return call(part)
+    if len(part) >= max(k + 1, _PATCH_ROWS):
+        out = call(part)
+        if periods > 0:
+            rows, edge = slice(0, k), call(concat_parts([borrowed, part.iloc[:k]])).iloc[-k:]
+        else:
+            rows, edge = slice(len(part) - k, len(part)), call(concat_parts([part.iloc[-k:], borrowed])).iloc[:k]
+        if _patch(out, rows, edge):
+            return out
+    # a small partition, or the borrowed rows change the dtypes: the partition extended with them
+    return _apply_extended(call, (True,), max(periods, 0), max(-periods, 0), part, before_rows, after_rows)
+
+
 def _by_rows(frame: _Frame, method: str, periods: int, **kwargs: Any) -> Any:
     func = functools.partial(_call_method, method=method, periods=periods, **kwargs)
     meta = emulate(func, frame)
     if periods == 0:
         return map_partitions(func, frame, meta=meta, token=method)
-    return overlap(func, frame, max(periods, 0), max(-periods, 0), meta=meta, token=method)
+    name = f"{method}-{tokenize(frame, method, periods, kwargs)}"
+    layer, into_before, into_after = _borrow(frame, name, max(periods, 0), max(-periods, 0))
+    for i in range(frame.npartitions):
+        layer[(name, i)] = (_by_rows_apply, func, periods, (frame._name, i), into_before[i], into_after[i])
+    return new_collection(merge_layers(frame, {name: layer}), name, meta, frame.divisions, origin=frame._origin)
 
 
 def _shifted_divisions(frame: _Frame, periods: int, freq: Any) -> tuple:

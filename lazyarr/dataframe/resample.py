@@ -3,9 +3,10 @@
 The frame needs a DatetimeIndex with known divisions. As in Dask, it is first re-split (with
 :func:`lazyarr.dataframe.repartition.repartition_divisions`, no shuffle) at the start of the bin
 holding each division, so that no bin spans two partitions, and pandas' resample runs on every
-partition. Each output partition then covers exactly the bins it owns, whether or not it has rows
-in them, so the empty bins between partitions (and the bins of empty partitions) get pandas' fill:
-the fill and dtype pandas gives an empty bin are learnt once from a sample with a gap.
+partition. (When each division has a bin of its own, large partitions skip the concatenation: see
+:func:`_piece_split`.) Each output partition then covers exactly the bins it owns, whether or not
+it has rows in them, so the empty bins between partitions (and the bins of empty partitions) get
+pandas' fill: the fill and dtype pandas gives an empty bin are learnt once from a sample with a gap.
 
 pandas' output also depends on the data as a whole: it runs from the first row's bin to the last
 row's (with, for some calendar rules and ``closed='right'``, an empty bin before or after them),
@@ -33,7 +34,7 @@ from pandas.tseries.offsets import BaseOffset, Day, Tick
 from ..tokenize import tokenize
 from .core import _Frame, merge_layers, new_collection
 from .repartition import repartition_divisions
-from .utils import make_meta, meta_nonempty
+from .utils import concat_parts, make_meta, meta_nonempty
 
 __all__ = ["Resampler"]
 
@@ -190,6 +191,27 @@ def _bin_start(bins: _Bins, label: pd.Timestamp, known: pd.Timestamp) -> pd.Time
                               f"partitions cannot be aligned with the bins; resample with another rule")
 
 
+def _labels_of(bins: _Bins, times: Any) -> list:
+    """The label of the bin holding each of ``times``, from one pandas call (``bins.anchored`` only)."""
+    points = sorted(set(times))
+    counts = _probe(bins, points)
+    held = counts.index.repeat(counts.to_numpy())
+    where = dict(zip(points, held))
+    return [where[t] for t in times]
+
+
+def _bin_starts(bins: _Bins, labels: list) -> list:
+    """:func:`_bin_start` of each of ``labels`` (``bins.anchored``), checking the usual candidates in one pandas
+    call and falling back to one search per label where they are wrong."""
+    if not labels:
+        return []
+    shift = bins.tick if bins.closed == "right" else pd.Timedelta(0)
+    starts = [_left_point(bins, label) + shift for label in labels]
+    held = _labels_of(bins, [t for start in starts for t in (start - bins.tick, start)])
+    return [start if held[2 * i + 1] == label and held[2 * i] != label else _bin_start(bins, label, label)
+            for i, (start, label) in enumerate(zip(starts, labels))]
+
+
 def _layout(bins: _Bins, divisions: tuple) -> tuple[tuple, tuple]:
     """New divisions at bin starts (one per bin holding an old division), and the output divisions:
     the label of each new partition's first bin, and the last label pandas gives rows ending at the
@@ -198,12 +220,20 @@ def _layout(bins: _Bins, divisions: tuple) -> tuple[tuple, tuple]:
     natural = _natural(bins, divisions[0], divisions[-1])
     cuts, labels = [divisions[0]], [natural.index[0]]
     current = natural.index[natural.to_numpy() > 0][0]
-    for d in divisions[1:-1]:
-        label = _holding(bins, d, current)
-        if label > current:
-            cuts.append(_bin_start(bins, label, current))
-            labels.append(label)
-            current = label
+    if bins.anchored:
+        # the bins do not depend on where pandas starts them: one probe for all the divisions' bins
+        for label in _labels_of(bins, divisions[1:-1]) if len(divisions) > 2 else ():
+            if label > current:
+                labels.append(label)
+                current = label
+        cuts += _bin_starts(bins, labels[1:])
+    else:
+        for d in divisions[1:-1]:
+            label = _holding(bins, d, current)
+            if label > current:
+                cuts.append(_bin_start(bins, label, current))
+                labels.append(label)
+                current = label
     cuts.append(divisions[-1])
     labels.append(_probe_from(bins, [divisions[-1]], current).index[-1])
     return tuple(cuts), tuple(labels)
@@ -261,6 +291,42 @@ def _piece(part: Any, bins: _Bins, lo: pd.Timestamp, hi: pd.Timestamp, last: boo
     result, sizes = _resample_rows(part, bins, lo, how)
     a, b = sizes.index[0], sizes.index[-1]
     rows = _Rows(part.index[0], part.index[-1], a, b, bool((sizes.to_numpy() == 0).any()), a > lo,
+                 b < hi if last else b + bins.rule < hi)
+    return result, rows
+
+
+# from this many rows on, a partition's first bin is resampled apart instead of concatenating the rows
+_SPLIT_ROWS = 250_000
+
+
+def _rows_from(part: Any, start: pd.Timestamp) -> Any:
+    """The rows of ``part`` at or after ``start``: those that belong to the next partition's first bin."""
+    return part.iloc[part.index.searchsorted(start, side="left"):]
+
+
+def _piece_split(tail: Any | None, part: Any, stop: pd.Timestamp | None, bins: _Bins, lo: pd.Timestamp,
+                 hi: pd.Timestamp, last: bool, how: functools.partial) -> tuple:
+    """:func:`_piece` of the rows ``tail`` (the end of the previous partition, all in this partition's first
+    bin) followed by the rows of ``part`` before ``stop`` (all of them if None), without concatenating
+    them: ``part``'s rows are resampled alone, and the first bin, shared with ``tail``, again from ``tail``
+    and that bin's rows of ``part``."""
+    if stop is not None:
+        part = part.iloc[:part.index.searchsorted(stop, side="left")]
+    if tail is None:
+        return _piece(part, bins, lo, hi, last, how)
+    if not len(tail) or not len(part):
+        return _piece(part if len(part) else tail, bins, lo, hi, last, how)
+    if len(part) < _SPLIT_ROWS:  # copying few rows costs less than the second resample and the concat
+        return _piece(concat_parts([tail, part]), bins, lo, hi, last, how)
+    result, sizes = _resample_rows(part, bins, lo, how)
+    shared = int(sizes.iloc[0])  # the rows of part in its first bin
+    head, head_sizes = _resample_rows(concat_parts([tail, part.iloc[:shared]]), bins, lo, how)
+    if len(head_sizes) != 1 or head_sizes.index[0] != sizes.index[0] or head_sizes.iloc[0] != len(tail) + shared:
+        return _piece(concat_parts([tail, part]), bins, lo, hi, last, how)  # not one shared bin: not expected
+    result = concat_parts([head, result.iloc[1:]])
+    sizes = concat_parts([head_sizes, sizes.iloc[1:]])
+    a, b = sizes.index[0], sizes.index[-1]
+    rows = _Rows(tail.index[0], part.index[-1], a, b, bool((sizes.to_numpy() == 0).any()), a > lo,
                  b < hi if last else b + bins.rule < hi)
     return result, rows
 
@@ -384,13 +450,24 @@ def _resample(frame: _Frame, bins: _Bins, layout: tuple, method: str, args: tupl
     how = functools.partial(_aggregate, method=method, args=args, kwargs=kwargs)
     meta, filler, empty = _samples(frame, bins, how)
     cuts, labels = layout
-    parts = frame if cuts == tuple(frame.divisions) else repartition_divisions(frame, cuts)
-    name = f"resample-{method}-{tokenize(parts, bins, how)}"
+    # each division in a bin of its own (the usual case): partition j's bins are its own rows before the
+    # next cut and the rows of partition j - 1 from cut j, resampled apart (see _piece_split); otherwise
+    # (bins wider than partitions) the partitions are re-split at the cuts
+    split = cuts != tuple(frame.divisions) and len(cuts) == len(frame.divisions)
+    parts = frame if split or cuts == tuple(frame.divisions) else repartition_divisions(frame, cuts)
+    name = f"resample-{method}-{tokenize(parts, cuts, bins, how)}"
     n = parts.npartitions
     layer: dict = {}
     for j in range(n):
         owned = (bins, labels[j], labels[j + 1], j == n - 1)
-        layer[(f"{name}-piece", j)] = (_piece, (parts._name, j), *owned, how)
+        if split and j:
+            layer[(f"{name}-tail", j)] = (_rows_from, (parts._name, j - 1), cuts[j])
+            stop = cuts[j + 1] if j < n - 1 else None
+            layer[(f"{name}-piece", j)] = (_piece_split, (f"{name}-tail", j), (parts._name, j), stop, *owned, how)
+        elif split:
+            layer[(f"{name}-piece", j)] = (_piece_split, None, (parts._name, j), cuts[1], *owned, how)
+        else:
+            layer[(f"{name}-piece", j)] = (_piece, (parts._name, j), *owned, how)
         layer[(f"{name}-rows", j)] = (operator.itemgetter(1), (f"{name}-piece", j))
         layer[(name, j)] = (_finish, (f"{name}-piece", j), (f"{name}-span", 0), *owned, meta, filler, empty)
     # the one task every output waits for: tiny summaries, never the data

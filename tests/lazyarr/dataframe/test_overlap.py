@@ -1,6 +1,8 @@
 """map_overlap, shift, diff and pct_change against pandas, on partitionings with short and empty partitions."""
 from __future__ import annotations
 
+import importlib
+
 import pandas as pd
 import pytest
 
@@ -17,7 +19,10 @@ def frame(n: int = 60) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("periods", [0, 1, 3, -1, -4, 59, 200])
-def test_shift_diff_pct_change(layout, periods):
+@pytest.mark.parametrize("patch", [False, True])
+def test_shift_diff_pct_change(monkeypatch, layout, periods, patch):
+    if patch:  # partitions from 50,000 rows on patch their edge rows instead of concatenating: force it
+        monkeypatch.setattr(importlib.import_module("lazyarr.dataframe.overlap"), "_PATCH_ROWS", 0)
     pdf = frame()
     ddf = layout(pdf)
     assert_eq(ddf.shift(periods), pdf.shift(periods))

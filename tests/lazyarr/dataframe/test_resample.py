@@ -2,6 +2,8 @@
 boundaries fall inside bins, with empty partitions, long gaps, a tz-aware index and missing values."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,6 +80,20 @@ def test_rules(split, rule, closed, label):
     r, pr = ddf.resample(rule, closed=closed, label=label), pdf.resample(rule, closed=closed, label=label)
     # the bool column becomes floats when any bin is empty, in every partition
     assert_eq(r[["i", "f", "b"]].agg(AGGS), pr[["i", "f", "b"]].agg(AGGS))
+
+
+@pytest.mark.parametrize("rule", ["h", "17min", "D", "W", "ME", "B", "2W"])
+def test_first_bin_resampled_apart(monkeypatch, split, rule):
+    """Partitions from 250,000 rows on resample their own rows and the first bin (shared with the previous
+    partition's last rows) apart instead of concatenating; forced here for small ones."""
+    monkeypatch.setattr(importlib.import_module("lazyarr.dataframe.resample"), "_SPLIT_ROWS", 0)
+    ddf, pdf = split(frame())
+    for closed, label in [("left", "right"), ("right", "left")]:
+        r, pr = ddf.resample(rule, closed=closed, label=label), pdf.resample(rule, closed=closed, label=label)
+        assert_eq(r[["i", "f", "b"]].agg(AGGS), pr[["i", "f", "b"]].agg(AGGS))
+        assert_eq(r[["i", "f"]].ohlc(), pr[["i", "f"]].ohlc())
+        assert_eq(r.agg({"f": "mean", "s": "last"}), pr.agg({"f": "mean", "s": "last"}))
+        assert_eq(r.size(), pr.size())
 
 
 def test_every_method(scheduler):
