@@ -332,3 +332,32 @@ def fake_batch(tmp_path, monkeypatch):
     left = fake.kill_all()
     if left:
         pytest.fail(f"job processes still running 10 s after the test (now killed): {left}")
+
+
+@pytest.fixture
+def scheduler_unpickles(monkeypatch) -> list:
+    """The names of unpickling calls made in a scheduler thread while the test runs (should stay empty).
+
+    Every entry point (``pickle.loads``/``load``, ``cloudpickle.loads``) is wrapped with a spy that
+    records a call when the current thread is one of the scheduler's.
+    """
+    import pickle
+
+    import cloudpickle
+
+    calls: list = []
+
+    def spy_on(module, name):
+        real = getattr(module, name)
+
+        def spy(*args, **kwargs):
+            if threading.current_thread().name.startswith("lazyarr-scheduler"):
+                calls.append(real.__name__)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+
+    spy_on(pickle, "loads")
+    spy_on(pickle, "load")
+    spy_on(cloudpickle, "loads")
+    return calls

@@ -3,8 +3,6 @@
 slow tasks and shrinking back, with data held by a retired worker moved rather than recomputed."""
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import pytest

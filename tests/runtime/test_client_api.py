@@ -293,21 +293,8 @@ def test_run_worker_leaving_mid_call_fails_with_worker_left(cluster):
     assert isinstance(outcome.get("error"), WorkerLeftError) and w1.address in str(outcome["error"])
 
 
-def test_run_on_scheduler_is_refused_without_the_opt_in(cluster, monkeypatch, tmp_path):
+def test_run_on_scheduler_is_refused_without_the_opt_in(cluster, scheduler_unpickles, tmp_path):
     """The scheduler still unpickles nothing a client sends, whatever the new calls carry."""
-    import cloudpickle
-
-    violations = []
-
-    def guard(real):
-        def spy(*args, **kwargs):
-            if threading.current_thread().name.startswith("lazyarr-scheduler"):
-                violations.append(real.__name__)
-            return real(*args, **kwargs)
-        return spy
-
-    monkeypatch.setattr(pickle, "loads", guard(pickle.loads))
-    monkeypatch.setattr(cloudpickle, "loads", guard(cloudpickle.loads))
     c = cluster.client
     with pytest.raises(PermissionError, match="allow_run_on_scheduler=True"):
         c.run_on_scheduler(lambda: 1)
@@ -316,7 +303,7 @@ def test_run_on_scheduler_is_refused_without_the_opt_in(cluster, monkeypatch, tm
     path = tmp_path / f"lazyarr_upload_{uuid.uuid4().hex[:8]}.py"
     path.write_text("X = 1\n")
     c.upload_file(str(path), load=False)
-    assert violations == []
+    assert scheduler_unpickles == []
 
 
 def test_run_on_scheduler_with_the_opt_in():

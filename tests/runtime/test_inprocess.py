@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import random
 import socket
 import threading
@@ -625,22 +624,8 @@ def test_client_of_another_version_gets_a_clear_error():
         ctx.term()
 
 
-def test_scheduler_never_unpickles_payloads(monkeypatch):
+def test_scheduler_never_unpickles_payloads(scheduler_unpickles):
     """Spy on every unpickling entry point: none may run in the scheduler's thread."""
-    import cloudpickle
-
-    violations = []
-
-    def guard(real):
-        def spy(*args, **kwargs):
-            if threading.current_thread().name.startswith("lazyarr-scheduler"):
-                violations.append(real.__name__)
-            return real(*args, **kwargs)
-        return spy
-
-    monkeypatch.setattr(pickle, "loads", guard(pickle.loads))
-    monkeypatch.setattr(pickle, "load", guard(pickle.load))
-    monkeypatch.setattr(cloudpickle, "loads", guard(cloudpickle.loads))
     cl = Cluster()
     try:
         c = cl.client
@@ -656,4 +641,4 @@ def test_scheduler_never_unpickles_payloads(monkeypatch):
         assert c.submit(lambda: "closure").result() == "closure"
     finally:
         cl.close()
-    assert violations == []
+    assert scheduler_unpickles == []

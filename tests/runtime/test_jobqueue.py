@@ -18,7 +18,6 @@ import time
 import psutil
 import pytest
 
-from fake_batch.fakebatch import FakeBatch
 from runtime import Client
 from runtime.jobqueue import JobQueueError, PBSCluster, SLURMCluster, format_walltime, interface_address, \
     parse_walltime
