@@ -237,6 +237,16 @@ def _approximate(a: Array, q: Any, method: str, nan: bool, kwargs: dict) -> Arra
     return new_array(name, {key: task}, [graph], tuple((n,) for n in shape), dtype)
 
 
+def _exact(func: Any, what: str, a: Array, q: Any, method: str, kwargs: dict) -> Array:
+    """``func`` (``np.percentile`` or ``np.nanpercentile``) along ``axis=`` of ``kwargs``, exactly."""
+    _check_out(kwargs.pop("out", None), what)
+    kwargs.pop("overwrite_input", None)
+    axis, keepdims, weights = kwargs.pop("axis", None), kwargs.pop("keepdims", False), kwargs.pop("weights", None)
+    if kwargs:
+        raise TypeError(f"{what}() got unexpected keyword arguments {sorted(kwargs)}")
+    return _along_axes(func, a, q, axis, method, keepdims, weights)
+
+
 def percentile(a: Any, q: Any, method: str = "linear", internal_method: str = "default", **kwargs: Any) -> Array:
     """The ``q``-th percentiles (``0 <= q <= 100``) of ``a``, as in Dask.
 
@@ -259,12 +269,7 @@ def percentile(a: Any, q: Any, method: str = "linear", internal_method: str = "d
         raise ValueError("percentile of a 0-d array is not supported")
     if a.ndim == 1:
         return _approximate(a, q, method, False, kwargs)
-    _check_out(kwargs.pop("out", None), "percentile")
-    kwargs.pop("overwrite_input", None)
-    axis, keepdims, weights = kwargs.pop("axis", None), kwargs.pop("keepdims", False), kwargs.pop("weights", None)
-    if kwargs:
-        raise TypeError(f"percentile() got unexpected keyword arguments {sorted(kwargs)}")
-    return _along_axes(np.percentile, a, q, axis, method, keepdims, weights)
+    return _exact(np.percentile, "percentile", a, q, method, kwargs)
 
 
 def nanpercentile(a: Any, q: Any, method: str = "linear", **kwargs: Any) -> Array:
@@ -281,9 +286,4 @@ def nanpercentile(a: Any, q: Any, method: str = "linear", **kwargs: Any) -> Arra
         raise ValueError("nanpercentile of a 0-d array is not supported")
     if a.ndim == 1 and kwargs.get("axis") in (None, 0, -1) and not kwargs.get("keepdims"):
         return _approximate(a, q, method, True, kwargs)
-    _check_out(kwargs.pop("out", None), "nanpercentile")
-    kwargs.pop("overwrite_input", None)
-    axis, keepdims, weights = kwargs.pop("axis", None), kwargs.pop("keepdims", False), kwargs.pop("weights", None)
-    if kwargs:
-        raise TypeError(f"nanpercentile() got unexpected keyword arguments {sorted(kwargs)}")
-    return _along_axes(np.nanpercentile, a, q, axis, method, keepdims, weights)
+    return _exact(np.nanpercentile, "nanpercentile", a, q, method, kwargs)
